@@ -1,0 +1,53 @@
+"""The adapter interface: how a channel plugs into the gateway.
+
+An adapter is a thin converter plus `start`, `send` and `stop`. It turns platform
+payloads into `Inbound` messages and hands them to the sink it is started with
+(`Gateway.receive`); it acknowledges the platform only after the sink returns, because
+that is when the message is committed. It never decides what to answer.
+
+Adapters are found by name through the `centralita.adapters` entry point group, so a
+separate package can add a channel:
+
+    [project.entry-points."centralita.adapters"]
+    sms = "centralita_sms:SmsAdapter"
+
+Example (the in-process memory adapter):
+    >>> from adapters.memory import MemoryAdapter
+    >>> adapter = MemoryAdapter(channel="telegram")
+    >>> adapter.channel
+    'telegram'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from importlib.metadata import entry_points
+from typing import Protocol, runtime_checkable
+
+from gateway.messages import Inbound, Outbound, Receipt
+
+Sink = Callable[[Inbound], Awaitable[object]]
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """One channel: receive from a platform, deliver to it."""
+
+    channel: str
+
+    async def start(self, sink: Sink) -> None:
+        """Begin receiving; every message goes to `await sink(inbound)`."""
+        ...
+
+    async def send(self, message: Outbound) -> Receipt:
+        """Deliver one message; raise TransientError or PermanentError on failure."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop receiving and release connections; pending work stays in the database."""
+        ...
+
+
+def adapter_factories() -> dict[str, Callable[..., Adapter]]:
+    """Installed adapters by name, from the `centralita.adapters` entry points."""
+    return {ep.name: ep.load() for ep in entry_points(group="centralita.adapters")}

@@ -1,0 +1,65 @@
+"""The one place that assembles a running gateway from settings.
+
+It is the only code that knows concrete adapters and responders, and it finds them by
+name through entry points (`centralita.adapters`, `centralita.responders`).
+
+Example:
+    >>> adapters = {"telegram": MemoryAdapter("telegram")}         # doctest: +SKIP
+    >>> app = assemble(load_settings(), adapters=adapters)          # doctest: +SKIP
+    >>> await app.gateway.receive(inbound)                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gateway.adapter import Adapter
+from gateway.clock import Clock
+from gateway.outbox import Outbox
+from gateway.pipeline import Gateway
+from gateway.responder import Responder, responder_factories
+from gateway.services import Services
+from gateway.settings import Settings, SettingsError
+
+
+def load_responders(settings: Settings) -> list[Responder]:
+    """The responders named in `[responders] order`, in that order."""
+    factories = responder_factories()
+    for name in settings.responders.order:
+        if name not in factories:
+            installed = ", ".join(sorted(factories)) or "none"
+            raise SettingsError(
+                f"responders.order: unknown responder {name!r} (installed: {installed})")
+    return [factories[name]() for name in settings.responders.order]
+
+
+@dataclass
+class App:
+    services: Services
+    gateway: Gateway
+    outbox: Outbox
+    adapters: dict[str, Adapter]
+
+    async def start(self) -> None:
+        for adapter in self.adapters.values():
+            await adapter.start(self.gateway.receive)
+
+    async def stop(self) -> None:
+        for adapter in self.adapters.values():
+            await adapter.stop()
+
+
+def assemble(settings: Settings, *, adapters: Mapping[str, Adapter], clock: Clock | None = None,
+             accept_any_channel: bool = False) -> App:
+    """Wire services, responders, the pipeline and the outbox around `adapters`.
+
+    The gateway accepts messages only from the channels of `adapters` (plus any channel
+    when `accept_any_channel`, as `centralita simulate` does).
+    """
+    services = Services.from_settings(settings, clock)
+    outbox = Outbox(adapters, services)
+    channels = None if accept_any_channel else set(adapters)
+    gateway = Gateway(services, load_responders(settings), channels=channels,
+                      on_commit=outbox.wake)
+    return App(services=services, gateway=gateway, outbox=outbox, adapters=dict(adapters))

@@ -1,0 +1,324 @@
+"""`centralita`: the command line.
+
+    centralita migrate
+    centralita simulate --channel telegram --from 12345 --name "María" --text "Hola"
+    centralita tickets --status open
+    centralita ticket 1001
+    centralita check
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from gateway.clock import ManualClock, SystemClock
+from gateway.db import database
+from gateway.db import migrate as run_migrations
+from gateway.messages import Inbound, Party, ThreadHint
+from gateway.pipeline import InboundRejected
+from gateway.settings import Settings, SettingsError, default_settings_path, load_settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="centralita",
+    help="Centralita: one inbox for email, Telegram and Slack, answered from Slack.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+class Failure(Exception):
+    """A user-facing error: printed in one line, exit status 2."""
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    return ctx.obj["load"]()
+
+
+def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(coro_factory())  # type: ignore[arg-type]
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    settings: Annotated[Path | None, typer.Option(
+        "--settings", "-s", help="settings file (default: $CENTRALITA_SETTINGS or ./settings.toml)",
+        show_default=False)] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log what happens")] = False,
+) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cache: dict[str, Settings] = {}
+
+    def load() -> Settings:
+        if "s" not in cache:
+            cache["s"] = load_settings(settings or default_settings_path())
+        return cache["s"]
+
+    ctx.obj = {"load": load}
+
+
+@app.command()
+def check(ctx: typer.Context) -> None:
+    """Check settings.toml and show what it means: hours, SLA, database."""
+    s = _settings(ctx)
+    hours = s.hours.build()
+    table = Table(title=f"{s.gateway.name} — settings are valid", show_header=False)
+    table.add_row("database", s.database.url)
+    table.add_row("time zone", s.hours.timezone)
+    table.add_row("opening hours (es)", hours.summary("es"))
+    table.add_row("opening hours (en)", hours.summary("en"))
+    now = datetime.now(hours.tz)
+    table.add_row("now", f"{now:%Y-%m-%d %H:%M} — {'open' if hours.is_open(now) else 'closed'}")
+    for channel, minutes in s.sla.first_response.items():
+        kind = "business" if s.sla.business.get(channel, True) else "calendar"
+        table.add_row(f"first response, {channel}", f"{minutes} {kind} minutes")
+    table.add_row("responders", ", ".join(s.responders.order))
+    out.print(table)
+
+
+@app.command()
+def migrate(ctx: typer.Context) -> None:
+    """Create or upgrade the database (tortoise-orm migrations)."""
+    s = _settings(ctx)
+    steps: list[str] = []
+
+    def progress(event: str, app_label: str, name: str) -> None:
+        steps.append(f"{event} {app_label}.{name}")
+        out.print(f"  {event:>8} {app_label}.{name}")
+
+    async def go() -> None:
+        from tortoise import Tortoise
+
+        try:
+            await run_migrations(s.database.url, progress=progress)
+        finally:
+            await Tortoise.close_connections()
+
+    _run(go)
+    out.print(f"[green]database is up to date[/green] ({s.database.url})"
+              + ("" if steps else " — nothing to do"))
+
+
+def _parse_at(value: str | None, tz: ZoneInfo) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise Failure(f"--at: expected a date and time like 2026-11-22T22:30, got {value!r}"
+                      ) from None
+    return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
+
+
+@app.command()
+def simulate(
+    ctx: typer.Context,
+    channel: Annotated[str, typer.Option(help="channel the customer writes on")] = "telegram",
+    sender: Annotated[str, typer.Option("--from", help="the customer's address on the channel")
+                      ] = "12345",
+    name: Annotated[str, typer.Option(help="the customer's name")] = "",
+    text: Annotated[str, typer.Option(help="what the customer writes")] = "Hola",
+    subject: Annotated[str, typer.Option(help="email subject")] = "",
+    at: Annotated[str | None, typer.Option(
+        help="when, e.g. 2026-11-22T22:30 (in the hours time zone); default: now")] = None,
+    lang: Annotated[str | None, typer.Option(help="the customer's language: es or en")] = None,
+    automated: Annotated[bool, typer.Option(help="mark as an automated sender")] = False,
+) -> None:
+    """Run one message through the real pipeline and show what everyone would receive.
+
+    The message and its ticket are stored in the configured database; what would be sent
+    is delivered to an in-memory channel, never to the real platform.
+    """
+    s = _settings(ctx)
+    from adapters.memory import MemoryAdapter
+    from gateway.app import assemble
+
+    hours = s.hours.build()
+    moment = _parse_at(at, hours.tz)
+    clock = ManualClock(moment) if moment else SystemClock()
+    if lang not in (None, "es", "en"):
+        raise Failure(f"--lang: expected 'es' or 'en', got {lang!r}")
+
+    async def go() -> None:
+        await run_migrations(s.database.url)
+        async with database(s.database.url):
+            channels = {channel, s.agents.console or "agents"}
+            memory = {c: MemoryAdapter(c) for c in channels}
+            running = assemble(s, adapters=memory, clock=clock, accept_any_channel=True)
+            now = clock.now()
+            inbound = Inbound(
+                channel=channel, sender=Party("customer", sender, name), text=text,
+                subject=subject, external_id=f"simulate-{now.timestamp()}-{id(clock)}",
+                thread=ThreadHint(conversation=sender if channel != "email" else None),
+                automated=automated, locale=lang, received_at=now)
+            try:
+                accepted = await running.gateway.receive(inbound)
+            except InboundRejected as exc:
+                raise Failure(f"rejected: {exc}") from None
+            ids = [o.outbox_id for o in accepted.outbound if o.outbox_id is not None]
+            if ids:
+                await running.outbox.dispatch_once(only=ids)
+            _show_simulation(s, hours, now, inbound, accepted)
+
+    _run(go)
+
+
+def _show_simulation(s: Settings, hours: Any, now: datetime, inbound: Inbound,
+                     accepted: Any) -> None:
+    local = now.astimezone(hours.tz)
+    state = "open" if hours.is_open(now) else "closed"
+    who = inbound.sender.name or inbound.sender.address
+    out.print(f"[bold]{who}[/bold] writes on [bold]{inbound.channel}[/bold] "
+              f"({inbound.sender.address}) at {local:%A %Y-%m-%d %H:%M} {hours.tz.key} "
+              f"— we are [bold]{state}[/bold]")
+    out.print(Panel(Text(inbound.text or "(no text)"), title="message", expand=False))
+    what = "new ticket" if accepted.new_ticket else (
+        "reopened" if accepted.reopened else "existing ticket")
+    if accepted.duplicate:
+        what = "already received (duplicate): nothing done"
+    out.print(f"Ticket [bold]#{accepted.ticket_number}[/bold] — {what}")
+    customer = [o for o in accepted.outbound if o.audience == "customer"]
+    agents = [o for o in accepted.outbound if o.audience == "agents"]
+    if not customer:
+        out.print("[yellow]The customer receives nothing[/yellow] (no acknowledgement is due).")
+    for o in customer:
+        body = (f"Subject: {o.subject}\n\n" if o.subject and o.channel == "email" else "") + o.text
+        out.print(Panel(Text(body), title=f"{who} receives on {o.channel} ({o.kind})",
+                        border_style="green", expand=False))
+    for o in agents:
+        console = s.agents.console or "log only: no console in settings"
+        out.print(Panel(Text(o.text), title=Text(f"agents are told ({console})"),
+                        border_style="blue", expand=False))
+
+
+def _local(moment: datetime | None, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
+@app.command()
+def tickets(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="open, pending, resolved or closed")] = None,
+    channel: Annotated[str | None, typer.Option(help="email, telegram, slack…")] = None,
+    limit: Annotated[int, typer.Option(help="how many, newest first")] = 50,
+) -> None:
+    """List tickets, newest first."""
+    s = _settings(ctx)
+    from gateway.models import TICKET_STATUSES, Ticket
+
+    if status is not None and status not in TICKET_STATUSES:
+        raise Failure(f"--status: expected one of {', '.join(TICKET_STATUSES)}, got {status!r}")
+    tz = ZoneInfo(s.hours.timezone)
+
+    async def go() -> None:
+        async with database(s.database.url):
+            query = Ticket.all().select_related("contact").order_by("-id").limit(limit)
+            if status:
+                query = query.filter(status=status)
+            if channel:
+                query = query.filter(channel=channel)
+            rows = await query
+            table = Table(title=f"{len(rows)} ticket(s)")
+            for col in ("#", "status", "channel", "customer", "subject", "created",
+                        "answer due", "answered"):
+                table.add_column(col)
+            for t in rows:
+                table.add_row(str(t.number), t.status, t.channel, t.contact.name or "—",
+                              t.subject[:50], _local(t.created_at, tz),
+                              _local(t.first_response_due, tz), _local(t.first_response_at, tz))
+            out.print(table)
+
+    _run(go)
+
+
+@app.command()
+def ticket(ctx: typer.Context, number: int) -> None:
+    """Show one ticket: the whole thread, notes, deliveries and audit."""
+    s = _settings(ctx)
+    from gateway.models import AuditEvent, Identity, Message, OutboxItem, Ticket
+
+    tz = ZoneInfo(s.hours.timezone)
+
+    async def go() -> None:
+        async with database(s.database.url):
+            t = await Ticket.get_or_none(number=number).select_related("contact", "parent")
+            if t is None:
+                raise Failure(f"there is no ticket #{number}")
+            idents = await Identity.filter(contact=t.contact).values_list("channel", "address")
+            out.print(f"[bold]Ticket #{t.number}[/bold] — {t.status}, priority {t.priority}, "
+                      f"{t.channel}" + (f" (follows #{t.parent.number})" if t.parent else ""))
+            out.print(f"Customer: {t.contact.name or '—'} · "
+                      + ", ".join(f"{c}:{a}" for c, a in idents))
+            out.print(f"Created {_local(t.created_at, tz)} · answer due "
+                      f"{_local(t.first_response_due, tz)} · answered "
+                      f"{_local(t.first_response_at, tz)} · resolved {_local(t.resolved_at, tz)}")
+            deliveries = {o.message_id: o for o in await OutboxItem.filter(ticket=t)}  # type: ignore[attr-defined]
+            for m in await Message.filter(ticket=t).order_by("created_at", "id"):
+                arrow = "→" if m.direction == "out" else "←"
+                who = m.author_name or m.author_address or m.author_kind
+                note = " [note]" if m.visibility == "internal" else ""
+                state = ""
+                if m.id in deliveries:
+                    d = deliveries[m.id]
+                    state = f" · {d.status}" + (f" ({d.last_error})" if d.last_error else "")
+                when = _local(m.created_at, tz)
+                title = f"{arrow} {who} on {m.channel} · {m.kind}{note} · {when}{state}"
+                out.print(Panel(Text(m.text or "(no text)"), title=title, title_align="left",
+                                border_style="green" if m.direction == "out" else "white"))
+            events = await AuditEvent.filter(ticket=t).order_by("id")
+            if events:
+                table = Table(title="audit")
+                for col in ("when", "who", "what", "detail"):
+                    table.add_column(col)
+                for e in events:
+                    table.add_row(_local(e.created_at, tz), e.actor, e.action, str(e.detail)[:80])
+                out.print(table)
+
+    _run(go)
+
+
+def main() -> None:
+    """Console entry point: user errors in one line (exit 2), never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except (SettingsError, Failure) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # e.g. the database is unreachable
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        err.print(f"[red]error:[/red] {type(exc).__name__}: {exc}", highlight=False)
+        err.print("(run with -v for details)")
+        if logging.getLogger().isEnabledFor(logging.INFO):
+            raise
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

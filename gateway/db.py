@@ -1,0 +1,100 @@
+"""The database: tortoise-orm configuration, start-up and migrations.
+
+SQLite (the default) is one file under `data/`, in WAL mode with full durability, for one
+gateway process. A PostgreSQL URL switches to asyncpg with no other change, and is what
+several gateway processes share.
+
+Example:
+    >>> tortoise_config("sqlite://data/c.sqlite3")["connections"]["default"]   # doctest: +SKIP
+    'sqlite://data/c.sqlite3?journal_mode=WAL&synchronous=FULL&busy_timeout=5000'
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from tortoise import Tortoise
+from tortoise.migrations.api import migrate as tortoise_migrate
+
+MODELS = ["gateway.models"]
+SQLITE_PRAGMAS = {"journal_mode": "WAL", "synchronous": "FULL", "busy_timeout": "5000"}
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite://")
+
+
+def normalise_url(url: str) -> str:
+    """Give SQLite URLs our durability pragmas and PostgreSQL URLs the asyncpg driver."""
+    if is_sqlite(url):
+        parts = urlsplit(url)
+        query = dict(SQLITE_PRAGMAS)
+        query.update(dict(parse_qsl(parts.query)))
+        return urlunsplit(parts._replace(query=urlencode(query)))
+    if url.startswith("postgresql://"):
+        return "asyncpg://" + url.removeprefix("postgresql://")
+    if url.startswith("postgres://"):
+        return "asyncpg://" + url.removeprefix("postgres://")
+    return url
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL (None for in-memory databases or other backends)."""
+    if not is_sqlite(url):
+        return None
+    path = urlsplit(url).netloc + urlsplit(url).path
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def tortoise_config(url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": normalise_url(url)},
+        "apps": {
+            "models": {
+                "models": MODELS,
+                "default_connection": "default",
+                "migrations": "gateway.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def _prepare(url: str) -> None:
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
+async def init_db(url: str) -> None:
+    """Open the connection (in this task's context; see LIBRARIES.md on contextvars)."""
+    _prepare(url)
+    await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
+
+
+async def close_db() -> None:
+    await Tortoise.close_connections()
+
+
+async def migrate(url: str, progress: Any = None) -> None:
+    """Create or upgrade every table with tortoise-orm's migrations."""
+    _prepare(url)
+    await tortoise_migrate(config=tortoise_config(url), progress=progress)
+
+
+@asynccontextmanager
+async def database(url: str, *, upgrade: bool = False) -> AsyncIterator[None]:
+    """`async with database(url):` — connected (and migrated when asked) for the block."""
+    if upgrade:
+        await migrate(url)
+        await Tortoise.close_connections()
+    await init_db(url)
+    try:
+        yield
+    finally:
+        await close_db()

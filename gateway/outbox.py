@@ -1,0 +1,221 @@
+"""The outbox dispatcher: delivers queued messages through the adapters, durably.
+
+Rows are claimed in a batch (with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several
+gateway processes share the work) and leased: a process that dies mid-send leaves rows
+whose lease runs out and which are claimed again. Delivery is therefore at-least-once —
+a crash between send and commit may repeat a send, never drop one.
+
+Transient failures are retried with exponential backoff and jitter, never sooner than the
+platform's retry-after (which also pauses the whole channel); permanent failures, and
+transient ones past `max_attempts`, end in the `dead` state, recorded on the ticket and
+told to the agents' console.
+
+Example:
+    >>> outbox = Outbox({"telegram": adapter}, services)   # doctest: +SKIP
+    >>> await outbox.dispatch_once()                        # doctest: +SKIP
+    1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tortoise import connections
+from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
+
+from gateway.adapter import Adapter
+from gateway.messages import Outbound, PermanentError, TransientError
+from gateway.models import AuditEvent, Message, OutboxItem, Ticket
+from gateway.notices import delivery_failed
+from gateway.services import Services
+
+log = logging.getLogger("centralita.outbox")
+
+
+class RateLimiter:
+    """A token bucket on the gateway's clock: `rate` messages a second, bursts of `burst`."""
+
+    def __init__(self, rate: float, clock_monotonic: Callable[[], float],
+                 sleep: Callable[[float], object], burst: float | None = None) -> None:
+        self.rate = rate
+        self.burst = burst if burst is not None else max(1.0, rate)
+        self._tokens = self.burst
+        self._monotonic = clock_monotonic
+        self._sleep = sleep
+        self._stamp = clock_monotonic()
+        self._paused_until = 0.0
+
+    def pause(self, seconds: float) -> None:
+        """Send nothing for `seconds` (a platform's retry-after)."""
+        self._paused_until = max(self._paused_until, self._monotonic() + seconds)
+
+    async def acquire(self) -> None:
+        while True:
+            now = self._monotonic()
+            if now < self._paused_until:
+                await self._sleep(self._paused_until - now)  # type: ignore[misc]
+                continue
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return
+            await self._sleep(max(0.001, (1 - self._tokens) / self.rate))  # type: ignore[misc]
+
+
+@dataclass
+class _Outcome:
+    item: OutboxItem
+    platform_id: str | None = None
+    error: str | None = None
+    permanent: bool = False
+    retry_after: float | None = None
+
+
+class Outbox:
+    """Claims due rows, sends them through the adapters, records what happened."""
+
+    def __init__(self, adapters: Mapping[str, Adapter], services: Services, *,
+                 rng: Callable[[], float] = random.random) -> None:
+        self.adapters = dict(adapters)
+        self.services = services
+        self.settings = services.settings.outbox
+        self.clock = services.clock
+        self.rng = rng
+        self._wake = asyncio.Event()
+        self._limiters: dict[str, RateLimiter] = {}
+
+    def wake(self) -> None:
+        """Something was queued: look now instead of at the next poll."""
+        self._wake.set()
+
+    def limiter(self, channel: str) -> RateLimiter:
+        if channel not in self._limiters:
+            rate = self.settings.rate.get(channel, 10.0)
+            self._limiters[channel] = RateLimiter(rate, self.clock.monotonic, self.clock.sleep)
+        return self._limiters[channel]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Dispatch until `stop` is set; idle waits end early on `wake()`."""
+        while not stop.is_set():
+            try:
+                done = await self.dispatch_once()
+            except Exception:
+                log.exception("outbox pass failed; retrying after the poll interval")
+                done = 0
+            if done == 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(),
+                                           self.settings.poll_interval.total_seconds())
+
+    async def dispatch_once(self, only: Collection[int] | None = None) -> int:
+        """One pass: claim a batch of due rows (or only the rows `only`), deliver them,
+        record outcomes; returns how many rows were handled."""
+        items = await self._claim(self.clock.now(), only)
+        by_channel: dict[str, list[OutboxItem]] = defaultdict(list)
+        for item in items:
+            by_channel[item.channel].append(item)
+        await asyncio.gather(*(self._deliver_channel(rows) for rows in by_channel.values()))
+        return len(items)
+
+    async def _claim(self, now: datetime, only: Collection[int] | None) -> list[OutboxItem]:
+        if not self.adapters:
+            return []
+        lease_until = now + self.settings.lease
+        due = Q(status="pending", next_attempt_at__lte=now) | Q(status="sending",
+                                                                   lease_until__lte=now)
+        async with in_transaction():
+            query = OutboxItem.filter(due, channel__in=list(self.adapters)).order_by("id")
+            query = query.limit(self.settings.batch)
+            if only is not None:
+                query = query.filter(id__in=list(only))
+            if connections.get("default").capabilities.dialect == "postgres":
+                query = query.select_for_update(skip_locked=True)
+            ids = await query.values_list("id", flat=True)
+            if not ids:
+                return []
+            await OutboxItem.filter(id__in=ids).update(
+                status="sending", lease_until=lease_until, attempts=F("attempts") + 1)
+        return await OutboxItem.filter(id__in=ids).order_by("id")
+
+    async def _deliver_channel(self, items: list[OutboxItem]) -> None:
+        adapter = self.adapters[items[0].channel]
+        limiter = self.limiter(items[0].channel)
+        outcomes = []
+        for item in items:
+            await limiter.acquire()
+            outcome = await self._send(adapter, item)
+            if outcome.retry_after:
+                limiter.pause(outcome.retry_after)
+            outcomes.append(outcome)
+        await self._record(outcomes)
+
+    async def _send(self, adapter: Adapter, item: OutboxItem) -> _Outcome:
+        payload = dict(item.payload or {})
+        message = Outbound(
+            channel=item.channel, recipient=item.recipient, text=item.text,
+            subject=item.subject, audience=item.audience,  # type: ignore[arg-type]
+            ticket_number=payload.get("ticket"), kind=item.kind, automatic=item.automatic,
+            reply_to=tuple(payload.pop("reply_to", ())), extra=payload, outbox_id=item.id)
+        try:
+            receipt = await adapter.send(message)
+        except PermanentError as exc:
+            return _Outcome(item, error=exc.reason, permanent=True)
+        except TransientError as exc:
+            return _Outcome(item, error=exc.reason, retry_after=exc.retry_after)
+        except Exception as exc:  # an adapter bug must not stop the queue
+            log.exception("adapter %s failed on outbox row %s", item.channel, item.id)
+            return _Outcome(item, error=f"{type(exc).__name__}: {exc}")
+        return _Outcome(item, platform_id=receipt.platform_id)
+
+    def backoff(self, attempts: int, retry_after: float | None) -> timedelta:
+        """Exponential backoff with jitter; never sooner than the platform's retry-after."""
+        base = self.settings.backoff_base.total_seconds()
+        ceiling = self.settings.backoff_max.total_seconds()
+        delay = min(ceiling, base * 2 ** max(0, attempts - 1)) * (0.5 + self.rng() / 2)
+        if retry_after is not None:
+            delay = max(delay, retry_after * (1 + self.rng() / 10))
+        return timedelta(seconds=delay)
+
+    async def _record(self, outcomes: list[_Outcome]) -> None:
+        now = self.clock.now()
+        async with in_transaction():
+            for outcome in outcomes:
+                item = outcome.item
+                if outcome.error is None:
+                    await OutboxItem.filter(id=item.id).update(
+                        status="sent", sent_at=now, platform_id=outcome.platform_id,
+                        lease_until=None, last_error=None)
+                    if outcome.platform_id and item.message_id:  # type: ignore[attr-defined]
+                        await Message.filter(id=item.message_id).update(  # type: ignore[attr-defined]
+                            external_id=outcome.platform_id)
+                elif outcome.permanent or item.attempts >= self.settings.max_attempts:
+                    await self._give_up(item, outcome.error, now)
+                else:
+                    await OutboxItem.filter(id=item.id).update(
+                        status="pending", lease_until=None, last_error=outcome.error,
+                        next_attempt_at=now + self.backoff(item.attempts, outcome.retry_after))
+                    log.info("outbox row %s: %s; retry %d", item.id, outcome.error, item.attempts)
+
+    async def _give_up(self, item: OutboxItem, reason: str, now: datetime) -> None:
+        await OutboxItem.filter(id=item.id).update(status="dead", lease_until=None,
+                                                   last_error=reason)
+        log.warning("outbox row %s to %s:%s is dead: %s", item.id, item.channel,
+                    item.recipient, reason)
+        ticket = await Ticket.get_or_none(id=item.ticket_id)  # type: ignore[attr-defined]
+        await AuditEvent.create(ticket=ticket, actor="outbox", action="delivery.failed",
+                                detail={"outbox": item.id, "channel": item.channel,
+                                        "kind": item.kind, "reason": reason,
+                                        "attempts": item.attempts}, created_at=now)
+        if ticket is None or item.audience != "customer":
+            return
+        await delivery_failed(self.services, ticket, item.channel, reason, now)

@@ -1,0 +1,402 @@
+"""The one inbound pipeline: `Gateway.receive(inbound)`.
+
+Each message is handled in one transaction: dedup on (channel, external_id), contact by
+identity, thread matching, store, responders, outbox rows. `receive` returns only after
+the commit, so an adapter acknowledges the platform only once the message is safe.
+
+Concurrent calls are committed together (group commit): whatever arrived while the
+previous transaction was committing goes into the next one, each message in its own
+savepoint, so one bad message never takes the others down and an idle gateway adds no
+waiting at all.
+
+Example:
+    >>> accepted = await gateway.receive(Inbound(                  # doctest: +SKIP
+    ...     channel="telegram", external_id="u1",
+    ...     sender=Party("customer", "12345", "María"), text="Hola"))
+    >>> accepted.ticket_number                                      # doctest: +SKIP
+    1001
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from gateway import notices
+from gateway.attachments import store_attachments
+from gateway.messages import Inbound, Outbound, Party
+from gateway.models import AuditEvent, Contact, Counter, Identity, Message, Ticket
+from gateway.responder import Context, NotifyAgents, Reply, Responder
+from gateway.services import Services
+from gateway.templates import TemplateError
+from gateway.text import clean_line, clean_text
+
+log = logging.getLogger("centralita.pipeline")
+
+CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+MAX_BATCH = 200
+
+
+class InboundRejected(ValueError):
+    """The message cannot be threaded (unknown channel, agent without a ticket).
+
+    It is recorded in the audit log with its full content before this is raised.
+    """
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What `receive` did with one message."""
+
+    ticket_number: int | None
+    ticket_id: int | None = None
+    message_id: int | None = None
+    duplicate: bool = False
+    new_ticket: bool = False
+    reopened: bool = False
+    outbound: tuple[Outbound, ...] = ()
+
+
+class _Duplicate(Exception):
+    def __init__(self, accepted: Accepted) -> None:
+        self.accepted = accepted
+
+
+class Gateway:
+    """The core: receives every inbound message and writes what goes out."""
+
+    def __init__(
+        self,
+        services: Services,
+        responders: Sequence[Responder] = (),
+        *,
+        channels: Collection[str] | None = None,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self.services = services
+        self.responders = list(responders)
+        self.channels = set(channels) if channels is not None else None
+        self.on_commit = on_commit
+        self._queue: list[tuple[Inbound, asyncio.Future[Accepted]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    # -- the entry point ---------------------------------------------------------------
+
+    async def receive(self, inbound: Inbound) -> Accepted:
+        """Store one message and everything it causes; returns after the commit."""
+        inbound = self._clean(inbound)
+        await self._check_channel(inbound)
+        future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
+        self._queue.append((inbound, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[tuple[Inbound, asyncio.Future[Accepted]]]) -> None:
+        outcomes: list[tuple[asyncio.Future[Accepted], Accepted | None, BaseException | None]]
+        outcomes = []
+        try:
+            await self.services.store.refresh()
+            async with in_transaction():
+                for inbound, future in batch:
+                    try:
+                        async with in_transaction():
+                            accepted = await self._process(inbound)
+                        outcomes.append((future, accepted, None))
+                    except _Duplicate as dup:
+                        outcomes.append((future, dup.accepted, None))
+                    except IntegrityError:
+                        # Another process stored the same message between our check and
+                        # our insert: it is a re-delivery.
+                        outcomes.append((future, Accepted(None, duplicate=True), None))
+                    except Exception as exc:
+                        log.exception("could not store message %s", inbound.external_id)
+                        outcomes.append((future, None, exc))
+        except Exception as exc:
+            log.exception("commit of %d message(s) failed", len(batch))
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for future, accepted, error in outcomes:
+            if future.done():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(accepted)  # type: ignore[arg-type]
+        if self.on_commit is not None:
+            self.on_commit()
+
+    # -- cleaning and checks (before any transaction) ----------------------------------
+
+    def _clean(self, inbound: Inbound) -> Inbound:
+        sender = inbound.sender
+        return replace(
+            inbound,
+            channel=clean_line(inbound.channel, 64).lower(),
+            text=clean_text(inbound.text),
+            subject=clean_line(inbound.subject, 300),
+            html=clean_text(inbound.html) if inbound.html is not None else None,
+            sender=Party(
+                kind=sender.kind if sender.kind in ("customer", "agent", "bot") else "customer",
+                address=clean_line(sender.address, 320),
+                name=clean_line(sender.name, 200),
+            ),
+            external_id=clean_line(inbound.external_id, 500) if inbound.external_id else None,
+        )
+
+    async def _check_channel(self, inbound: Inbound) -> None:
+        if not CHANNEL_NAME.fullmatch(inbound.channel):
+            await self._reject(inbound, f"'{inbound.channel}' is not a channel name")
+        if self.channels is not None and inbound.channel not in self.channels:
+            known = ", ".join(sorted(self.channels)) or "none"
+            await self._reject(inbound, f"unknown channel '{inbound.channel}' (known: {known})")
+        if not inbound.sender.address:
+            await self._reject(inbound, "the sender has no address")
+
+    async def _reject(self, inbound: Inbound, reason: str) -> None:
+        await AuditEvent.create(
+            actor=f"{inbound.channel}:{inbound.sender.address}",
+            action="inbound.rejected",
+            detail={
+                "reason": reason,
+                "channel": inbound.channel,
+                "external_id": inbound.external_id,
+                "sender": inbound.sender.address,
+                "name": inbound.sender.name,
+                "subject": inbound.subject,
+                "text": inbound.text,
+            },
+            created_at=self.services.clock.now(),
+        )
+        raise InboundRejected(reason)
+
+    # -- one message, inside its savepoint ---------------------------------------------
+
+    async def _process(self, inbound: Inbound) -> Accepted:
+        now = self.services.clock.now()
+        if inbound.external_id is not None:
+            seen = await Message.filter(
+                channel=inbound.channel, external_id=inbound.external_id
+            ).first().values("id", "ticket_id", "ticket__number")
+            if seen:
+                raise _Duplicate(Accepted(seen["ticket__number"], seen["ticket_id"],
+                                          seen["id"], duplicate=True))
+        if inbound.sender.kind == "agent":
+            contact, ticket, new, reopened = await self._agent_thread(inbound, now)
+        else:
+            contact = await self._contact_for(inbound, now)
+            ticket, new, reopened = await self._customer_thread(inbound, contact, now)
+        message = await self._store(ticket, inbound, now)
+        ctx = Context(inbound=inbound, ticket=ticket, contact=contact, message=message,
+                      new_ticket=new, reopened=reopened, now=now, services=self.services)
+        for responder in self.responders:
+            if ctx.stopped:
+                break
+            if responder.matches(ctx):
+                await responder.handle(ctx)
+        outbound = await self._apply(ctx)
+        return Accepted(ticket.number, ticket.id, message.id, new_ticket=new,
+                        reopened=reopened, outbound=tuple(outbound))
+
+    async def _contact_for(self, inbound: Inbound, now: datetime) -> Contact:
+        sender = inbound.sender
+        identity = await Identity.filter(
+            channel=inbound.channel, address=sender.address
+        ).select_related("contact").first()
+        if identity is not None:
+            contact = identity.contact
+            if sender.name and not contact.name:
+                contact.name = sender.name
+                await contact.save(update_fields=["name"])
+            return contact
+        contact = await Contact.create(name=sender.name, locale=inbound.locale)
+        await Identity.create(contact=contact, channel=inbound.channel, address=sender.address,
+                              name=sender.name)
+        return contact
+
+    async def _customer_thread(
+        self, inbound: Inbound, contact: Contact, now: datetime
+    ) -> tuple[Ticket, bool, bool]:
+        ticket = None if inbound.thread.new_ticket else await self._match(inbound, contact)
+        if ticket is None:
+            return await self._open_ticket(inbound, contact, now), True, False
+        if ticket.status == "closed":
+            return await self._open_ticket(inbound, contact, now, parent=ticket), True, False
+        reopened = ticket.status == "resolved"
+        if ticket.status != "open":
+            await self._audit(ticket, inbound.sender.address, "reopened" if reopened else
+                              "customer_answered", {"from": ticket.status}, now)
+            ticket.status = "open"
+            ticket.resolved_at = None
+            ticket.reopened += int(reopened)
+        ticket.last_customer_at = now
+        ticket.updated_at = now
+        await ticket.save()
+        return ticket, False, reopened
+
+    async def _match(self, inbound: Inbound, contact: Contact) -> Ticket | None:
+        """Reply headers, then a named ticket the sender takes part in, then the chat."""
+        hint = inbound.thread
+        if hint.reply_to:
+            parent = await Message.filter(external_id__in=list(hint.reply_to)).order_by(
+                "-id").first().prefetch_related("ticket")
+            if parent is not None:
+                return parent.ticket
+        if hint.ticket_number is not None:
+            named = await Ticket.get_or_none(number=hint.ticket_number)
+            if named is not None and await self._takes_part(named, contact, inbound):
+                return named
+        if hint.conversation:
+            return await Ticket.filter(
+                channel=inbound.channel, conversation=hint.conversation
+            ).order_by("-id").first()
+        return None
+
+    async def _takes_part(self, ticket: Ticket, contact: Contact, inbound: Inbound) -> bool:
+        if ticket.contact_id == contact.id:  # type: ignore[attr-defined]
+            return True
+        return await Message.filter(ticket=ticket, author_address=inbound.sender.address,
+                                    channel=inbound.channel).exists()
+
+    async def _agent_thread(
+        self, inbound: Inbound, now: datetime
+    ) -> tuple[Contact, Ticket, bool, bool]:
+        hint = inbound.thread
+        ticket = None
+        if hint.ticket_number is not None:
+            ticket = await Ticket.get_or_none(number=hint.ticket_number)
+        if ticket is None and hint.reply_to:
+            parent = await Message.filter(external_id__in=list(hint.reply_to)).order_by(
+                "-id").first().prefetch_related("ticket")
+            ticket = parent.ticket if parent else None
+        if ticket is None and hint.conversation:
+            ticket = await Ticket.get_or_none(console_thread=hint.conversation)
+        if ticket is None:
+            raise InboundRejected("an agent's message must name its ticket (number or thread)")
+        if not inbound.internal and ticket.first_response_at is None:
+            ticket.first_response_at = now
+        ticket.updated_at = now
+        await ticket.save()
+        contact = await Contact.get(id=ticket.contact_id)  # type: ignore[attr-defined]
+        return contact, ticket, False, False
+
+    async def _next_number(self) -> int:
+        start = self.services.settings.gateway.ticket_start
+        if not await Counter.filter(name="ticket").update(value=F("value") + 1):
+            await Counter.create(name="ticket", value=start)
+            return start
+        counter = await Counter.get(name="ticket")
+        if counter.value < start:
+            counter.value = start
+            await counter.save()
+        return counter.value
+
+    async def _open_ticket(
+        self, inbound: Inbound, contact: Contact, now: datetime, parent: Ticket | None = None
+    ) -> Ticket:
+        services = self.services
+        locale = services.locale_for(inbound.locale or contact.locale)
+        subject = inbound.subject or clean_line(inbound.text.split("\n", 1)[0], 120)
+        ticket = await Ticket.create(
+            number=await self._next_number(), contact=contact, channel=inbound.channel,
+            mailbox=inbound.mailbox, conversation=inbound.thread.conversation,
+            subject=subject, locale=locale, parent=parent, created_at=now, updated_at=now,
+            last_customer_at=now,
+            first_response_due=services.sla.first_response_due(inbound.channel, "normal", now),
+            resolution_due=services.sla.resolution_due(inbound.channel, "normal", now),
+        )
+        detail: dict[str, Any] = {"channel": inbound.channel}
+        if parent is not None:
+            detail["follows"] = parent.number
+        await self._audit(ticket, inbound.sender.address, "created", detail, now)
+        return ticket
+
+    async def _store(self, ticket: Ticket, inbound: Inbound, now: datetime) -> Message:
+        message = await Message.create(
+            ticket=ticket, direction="in", author_kind=inbound.sender.kind,
+            author_address=inbound.sender.address, author_name=inbound.sender.name,
+            visibility="internal" if inbound.internal else "public", channel=inbound.channel,
+            external_id=inbound.external_id, kind="message", subject=inbound.subject,
+            text=inbound.text, html=inbound.html, automated=inbound.automated,
+            raw_source=inbound.raw, created_at=inbound.received_at or now,
+        )
+        if inbound.attachments:
+            await store_attachments(message, inbound.attachments, self.services.settings)
+        return message
+
+    # -- actions → outbox rows ---------------------------------------------------------
+
+    async def _apply(self, ctx: Context) -> list[Outbound]:
+        outbound: list[Outbound] = []
+        for action in ctx.actions:
+            try:
+                if isinstance(action, Reply):
+                    outbound.append(await self._reply(ctx, action))
+                elif isinstance(action, NotifyAgents):
+                    outbound.append(await self._notify(ctx, action))
+            except TemplateError as exc:
+                log.error("shipped template failed, %s not sent: %s", action, exc)
+                await self._audit(ctx.ticket, "gateway", "template.failed",
+                                  {"action": repr(action), "error": str(exc)}, ctx.now)
+        return outbound
+
+    async def _recipient(self, ctx: Context) -> str:
+        ticket, inbound = ctx.ticket, ctx.inbound
+        if inbound.sender.is_customer and inbound.channel == ticket.channel:
+            return inbound.sender.address
+        identity = await Identity.filter(contact_id=ticket.contact_id,  # type: ignore[attr-defined]
+                                         channel=ticket.channel).order_by("-id").first()
+        return identity.address if identity else ticket.conversation or ""
+
+    async def _reply(self, ctx: Context, action: Reply) -> Outbound:
+        ticket = ctx.ticket
+        if action.template is not None:
+            subject, text = await notices.render(
+                self.services, ticket, action.template, ticket.channel, ctx.now,
+                ctx.contact.name, text=ctx.inbound.text, **action.extra)
+            kind = action.template
+        else:
+            subject, text, kind = "", action.text or "", "reply"
+        thread_ids = await Message.filter(ticket=ticket, direction="in",
+                                          external_id__isnull=False,
+                                          channel=ticket.channel).order_by("id").values_list(
+                                              "external_id", flat=True)
+        reply_to = tuple(dict.fromkeys(thread_ids[:1] + thread_ids[-9:]))
+        author = "bot" if action.automatic else "agent"
+        message = await Message.create(
+            ticket=ticket, direction="out", author_kind=author, channel=ticket.channel,
+            author_address=ctx.inbound.sender.address if author == "agent" else "",
+            author_name=ctx.inbound.sender.name if author == "agent" else "",
+            kind=kind, subject=subject, text=text, automated=action.automatic,
+            created_at=ctx.now)
+        out = Outbound(channel=ticket.channel, recipient=await self._recipient(ctx), text=text,
+                       subject=subject, ticket_number=ticket.number, kind=kind,
+                       automatic=action.automatic, reply_to=reply_to,
+                       extra={"locale": ticket.locale, "mailbox": ticket.mailbox})
+        row = await notices.queue(ticket, out, ctx.now, contact=ctx.contact, message=message)
+        return replace(out, outbox_id=row.id)
+
+    async def _notify(self, ctx: Context, action: NotifyAgents) -> Outbound:
+        return await notices.notify_agents(
+            self.services, ctx.ticket, action.template, ctx.now,
+            customer_name=ctx.contact.name, text=ctx.inbound.text, **action.extra)
+
+    async def _audit(self, ticket: Ticket | None, actor: str, action: str,
+                     detail: dict[str, Any], now: datetime) -> None:
+        await notices.audit(ticket, actor, action, detail, now)

@@ -1,0 +1,163 @@
+"""What responders and the pipeline share: settings, hours, the SLA clock, templates, time.
+
+Example:
+    >>> services = Services.from_settings(Settings())            # doctest: +SKIP
+    >>> services.sla.first_response_due("email", "normal", now)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.functions import Max
+
+from gateway.clock import Clock, SystemClock
+from gateway.hours import BusinessHours
+from gateway.models import Template, Ticket
+from gateway.settings import Settings, SlaSettings
+from gateway.templates import TemplateEngine, TemplateSource
+
+# How a customer asks for the status on channels that have commands.
+STATUS_COMMANDS = {"telegram": {"es": "/estado", "en": "/status"}}
+
+
+class SlaClock:
+    """Due times from the channel and priority, in business or calendar time.
+
+    >>> # email, normal priority, 60 business minutes, written Sunday 22:30 → Monday 10:00
+    """
+
+    def __init__(self, settings: SlaSettings, hours: BusinessHours) -> None:
+        self.settings = settings
+        self.hours = hours
+
+    def _minutes(self, table: dict[str, int], default: int, channel: str, priority: str) -> float:
+        factor = self.settings.priority_factor.get(priority, 1.0)  # type: ignore[call-overload]
+        return table.get(channel, default) * factor
+
+    def first_response_minutes(self, channel: str, priority: str = "normal") -> float:
+        return self._minutes(
+            self.settings.first_response, self.settings.default_first_response, channel, priority
+        )
+
+    def add(self, channel: str, start: datetime, minutes: float) -> datetime:
+        if self.settings.business.get(channel, True):
+            return self.hours.add_business_minutes(start, minutes)
+        return (start + timedelta(minutes=minutes)).astimezone(self.hours.tz)
+
+    def elapsed_minutes(self, channel: str, start: datetime, end: datetime) -> float:
+        """How much of the SLA a wait from `start` to `end` used."""
+        if self.settings.business.get(channel, True):
+            return self.hours.business_minutes_between(start, end)
+        return max(0.0, (end - start).total_seconds() / 60)
+
+    def first_response_due(self, channel: str, priority: str, start: datetime) -> datetime:
+        return self.add(channel, start, self.first_response_minutes(channel, priority))
+
+    def resolution_due(self, channel: str, priority: str, start: datetime) -> datetime:
+        minutes = self._minutes(
+            self.settings.resolution, self.settings.default_resolution, channel, priority
+        )
+        return self.add(channel, start, minutes)
+
+
+class DbTemplateStore:
+    """Admin-edited templates from the database, newest version wins.
+
+    Versions are only ever added (a revert is a new version), so the highest id tells
+    whether anything changed: `refresh()` costs one small query and reloads only then.
+    """
+
+    def __init__(self) -> None:
+        self._stamp: int | None = -1
+        self._current: dict[tuple[str, str, str], TemplateSource] = {}
+
+    async def refresh(self) -> None:
+        stamp = (await Template.annotate(m=Max("id")).first().values("m") or {}).get("m")
+        if stamp == self._stamp:
+            return
+        current: dict[tuple[str, str, str], TemplateSource] = {}
+        for row in await Template.all().order_by("version"):
+            current[(row.key, row.locale, row.channel)] = TemplateSource(
+                key=row.key, locale=row.locale, channel=row.channel,
+                subject=row.subject, body=row.body, version=row.version,
+            )
+        self._current, self._stamp = current, stamp
+
+    async def current(self, key: str, locale: str, channel: str) -> TemplateSource | None:
+        return self._current.get((key, locale, channel))
+
+
+@dataclass
+class Services:
+    """The shared pieces, built once from settings."""
+
+    settings: Settings
+    hours: BusinessHours
+    sla: SlaClock
+    templates: TemplateEngine
+    store: DbTemplateStore
+    clock: Clock = field(default_factory=SystemClock)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Services:
+        hours = settings.hours.build()
+        store = DbTemplateStore()
+        return cls(
+            settings=settings,
+            hours=hours,
+            sla=SlaClock(settings.sla, hours),
+            templates=TemplateEngine(
+                default_locale=settings.gateway.default_locale,
+                timezone=settings.hours.timezone,
+                store=store,
+            ),
+            store=store,
+            clock=clock or SystemClock(),
+        )
+
+    def locale_for(self, wanted: str | None) -> str:
+        return wanted if wanted in ("es", "en") else self.settings.gateway.default_locale
+
+    def status_command(self, channel: str, locale: str) -> str:
+        configured = self.settings.channels.get(channel, {}).get("status_command")
+        if isinstance(configured, str):
+            return configured
+        return STATUS_COMMANDS.get(channel, {}).get(locale, "")
+
+    def template_context(
+        self, ticket: Ticket, *, customer_name: str, now: datetime, **extra: Any
+    ) -> dict[str, Any]:
+        """The variables every template sees (see TemplateEngine.variables)."""
+        open_now = self.hours.is_open(now)
+        first = customer_name.split()[0] if customer_name.strip() else ""
+        context: dict[str, Any] = {
+            "company": self.settings.gateway.name,
+            "customer": {"name": customer_name, "first_name": first},
+            "ticket": {
+                "number": ticket.number,
+                "subject": ticket.subject,
+                "channel": ticket.channel,
+                "status": ticket.status,
+                "priority": ticket.priority,
+                "url": "",
+            },
+            "channel": ticket.channel,
+            "open_now": open_now,
+            "hours": self.hours.summary(ticket.locale),
+            "next_opening": None if open_now else self.hours.next_opening(now),
+            "due_at": ticket.first_response_due or self.sla.first_response_due(
+                ticket.channel, ticket.priority, now
+            ),
+            "sla_minutes": round(self.sla.first_response_minutes(ticket.channel, ticket.priority)),
+            "status_command": self.status_command(ticket.channel, ticket.locale),
+            "agent": {"name": ""},
+            "score": None,
+            "text": "",
+            "reason": "",
+            "tickets": [],
+        }
+        context.update(extra)
+        return context

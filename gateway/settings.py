@@ -1,0 +1,254 @@
+"""Settings: `settings.toml`, overridable from the environment, checked at start-up.
+
+Every key has a type; a wrong or missing one stops start-up with `SettingsError`, whose
+message names the key and what is expected. Environment variables override any key:
+`CENTRALITA_HOURS__TIMEZONE=Europe/Madrid` sets `[hours] timezone`. Secrets are never
+written in the file: a `…_env` key names the environment variable that holds them.
+
+Example:
+    >>> s = load_settings("settings.toml")          # doctest: +SKIP
+    >>> s.hours.timezone                             # doctest: +SKIP
+    'America/Santiago'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from gateway.hours import BusinessHours, HoursError
+
+Locale = Literal["es", "en"]
+PRIORITIES = ("low", "normal", "high", "urgent")
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s|ms)")
+
+
+class SettingsError(Exception):
+    """A setting is wrong or missing; the message names the key and what is expected."""
+
+
+def parse_duration(value: Any) -> timedelta:
+    """`"4h"`, `"90m"`, `"1h30m"`, `"2d"`, `"10s"`, or a number of seconds → timedelta.
+
+    >>> parse_duration("1h30m")
+    datetime.timedelta(seconds=5400)
+    """
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        parts = _DURATION.findall(text)
+        if parts and "".join(n + u for n, u in parts) == text:
+            unit = {"d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
+            return timedelta(seconds=sum(float(n) * unit[u] for n, u in parts))
+    raise ValueError(f"expected a duration like '30s', '15m', '4h', '2d' or '1h30m', got {value!r}")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GatewaySettings(Section):
+    name: str = "Soporte"
+    default_locale: Locale = "es"
+    data_dir: Path = Path("data")
+    ticket_start: int = Field(1001, ge=1)
+
+
+class DatabaseSettings(Section):
+    url: str = "sqlite://data/centralita.sqlite3"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        if not re.match(r"^(sqlite|postgres|postgresql|asyncpg)://", url):
+            raise ValueError(
+                "expected 'sqlite://path/to/file.sqlite3' or "
+                "'postgres://user@host:5432/dbname', got " + repr(url)
+            )
+        return url
+
+
+class HttpSettings(Section):
+    listen: str = "127.0.0.1:8080"
+    public_url: str = ""
+
+
+class HoursSettings(Section):
+    timezone: str = "America/Santiago"
+    week: dict[str, str] = Field(
+        default_factory=lambda: {d: "09:00-19:00" for d in ("mon", "tue", "wed", "thu", "fri")}
+    )
+    holidays: str = ""
+    holidays_subdiv: str = ""
+    closed: list[str] = Field(default_factory=list)
+
+    def build(self) -> BusinessHours:
+        return BusinessHours.parse(
+            timezone=self.timezone,
+            week=self.week,
+            holidays=self.holidays,
+            holidays_subdiv=self.holidays_subdiv,
+            closed=self.closed,
+            key_prefix="hours",
+        )
+
+
+class SlaSettings(Section):
+    first_response: dict[str, int] = Field(
+        default_factory=lambda: {"email": 60, "telegram": 15, "slack": 15}
+    )
+    resolution: dict[str, int] = Field(
+        default_factory=lambda: {"email": 1440, "telegram": 480, "slack": 480}
+    )
+    business: dict[str, bool] = Field(
+        default_factory=lambda: {"email": True, "telegram": True, "slack": True}
+    )
+    default_first_response: int = Field(60, ge=1)
+    default_resolution: int = Field(1440, ge=1)
+    priority_factor: dict[Literal["low", "normal", "high", "urgent"], float] = Field(
+        default_factory=lambda: {"low": 2.0, "normal": 1.0, "high": 0.5, "urgent": 0.25}
+    )
+
+
+class AutoreplySettings(Section):
+    enabled: bool = True
+    window: Duration = timedelta(minutes=10)
+
+
+class OutboxSettings(Section):
+    batch: int = Field(50, ge=1, le=1000)
+    max_attempts: int = Field(10, ge=1)
+    backoff_base: Duration = timedelta(seconds=10)
+    backoff_max: Duration = timedelta(hours=1)
+    lease: Duration = timedelta(minutes=2)
+    poll_interval: Duration = timedelta(seconds=1)
+    rate: dict[str, float] = Field(
+        default_factory=lambda: {"telegram": 30.0, "slack": 1.0, "email": 5.0}
+    )
+
+
+class AttachmentSettings(Section):
+    store: Literal["disk", "db"] = "disk"
+    max_bytes: int = Field(20 * 1024 * 1024, ge=0)
+    dir: Path | None = None
+
+
+class AgentsSettings(Section):
+    console: str = ""
+    channel: str = ""
+    note_prefix: str = "//"
+    undo_seconds: int = Field(10, ge=0)
+
+
+class RespondersSettings(Section):
+    order: list[str] = Field(default_factory=lambda: ["autoreply", "agents"])
+
+
+class Settings(BaseSettings):
+    """The whole configuration; one typed section per table of settings.toml."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CENTRALITA_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    hours: HoursSettings = Field(default_factory=HoursSettings)
+    sla: SlaSettings = Field(default_factory=SlaSettings)
+    autoreply: AutoreplySettings = Field(default_factory=AutoreplySettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
+    agents: AgentsSettings = Field(default_factory=AgentsSettings)
+    responders: RespondersSettings = Field(default_factory=RespondersSettings)
+    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the file (which arrives as init kwargs).
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _hours_make_sense(self) -> Settings:
+        try:
+            self.hours.build()
+        except HoursError as exc:
+            raise ValueError(str(exc)) from exc
+        return self
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.attachments.dir or self.gateway.data_dir / "attachments"
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    msg = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown setting (is it misspelled, or in the wrong [table]?)"
+    if error["type"] == "missing":
+        return f"{key}: required setting is missing"
+    if msg.startswith("hours.") or not error["loc"]:
+        return msg
+    shown = error.get("input")
+    shown = "" if isinstance(shown, dict | list) else f", got {shown!r}"
+    return f"{key}: {msg}{shown}"
+
+
+def default_settings_path() -> Path:
+    return Path(os.environ.get("CENTRALITA_SETTINGS", "settings.toml"))
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read settings.toml (or `path`), apply the environment, check every key.
+
+    Raises SettingsError with one line per problem, each naming its key.
+    """
+    path = Path(path) if path is not None else default_settings_path()
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+    elif path != default_settings_path() or "CENTRALITA_SETTINGS" in os.environ:
+        raise SettingsError(f"{path}: settings file not found")
+    for section, values in overrides.items():
+        merged = dict(data.get(section, {}))
+        merged.update(values)
+        data[section] = merged
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        lines = [_describe(e) for e in exc.errors()]
+        raise SettingsError(f"{path}: " + ("\n  ".join(lines) if len(lines) == 1 else
+                            "\n  " + "\n  ".join(lines))) from None

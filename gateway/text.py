@@ -1,0 +1,32 @@
+"""Text hygiene for everything that enters the database or a header.
+
+>>> clean_text("hola\\x00\\r\\nmundo")
+'hola\\nmundo'
+>>> clean_line("Asunto\\r\\nBcc: x@y", 300)
+'Asunto Bcc: x@y'
+"""
+
+from __future__ import annotations
+
+import re
+
+_SPACES = re.compile(r"\s+")
+
+
+def clean_text(text: str | bytes | None) -> str:
+    """Valid UTF-8 (bad bytes become U+FFFD), no NUL characters, '\\n' line endings."""
+    if text is None:
+        return ""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    else:
+        # Lone surrogates (e.g. from surrogateescape decoding) cannot be stored anywhere.
+        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def clean_line(text: str | None, limit: int) -> str:
+    """One line (CR/LF and runs of whitespace become one space), at most `limit` chars."""
+    if not text:
+        return ""
+    return _SPACES.sub(" ", clean_text(text)).strip()[:limit]
