@@ -6,6 +6,7 @@ A file over `[attachments] max_bytes`, or one the adapter could not download, is
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from collections.abc import Iterable
@@ -52,7 +53,8 @@ async def store_attachments(
             rows.append(await Attachment.create(storage="db", sha256=digest, data=item.data,
                                                 **fields))
         else:
-            path = _write_once(settings.attachments_dir, digest, item.data)
+            path = await asyncio.to_thread(_write_once, settings.attachments_dir, digest,
+                                           item.data)
             rows.append(await Attachment.create(storage="disk", sha256=digest, path=str(path),
                                                 **fields))
     return rows

@@ -41,7 +41,7 @@ app = typer.Typer(
     add_completion=False,
 )
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error stays on one line, even in logs
 
 
 class Failure(Exception):
@@ -310,7 +310,9 @@ def main() -> None:
     except Exception as exc:  # e.g. the database is unreachable
         import click
 
-        if isinstance(exc, click.ClickException):
+        # newer typer ships its own copy of click: its usage errors are typer.TyperException
+        usage = (click.ClickException, getattr(typer, "TyperException", click.ClickException))
+        if isinstance(exc, usage):
             exc.show()
             sys.exit(exc.exit_code)
         err.print(f"[red]error:[/red] {type(exc).__name__}: {exc}", highlight=False)

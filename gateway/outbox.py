@@ -139,8 +139,9 @@ class Outbox:
             if only is not None:
                 query = query.filter(id__in=list(only))
             if connections.get("default").capabilities.dialect == "postgres":
+                # tortoise drops FOR UPDATE from values()/values_list(): fetch rows.
                 query = query.select_for_update(skip_locked=True)
-            ids = await query.values_list("id", flat=True)
+            ids = [row.id for row in await query.only("id")]
             if not ids:
                 return []
             await OutboxItem.filter(id__in=ids).update(

@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsError as EnvSourceError
 
 from gateway.hours import BusinessHours, HoursError
 
@@ -220,7 +221,7 @@ def _describe(error: dict[str, Any]) -> str:
     if msg.startswith("hours.") or not error["loc"]:
         return msg
     shown = error.get("input")
-    shown = "" if isinstance(shown, dict | list) else f", got {shown!r}"
+    shown = "" if isinstance(shown, dict | list) or ", got " in msg else f", got {shown!r}"
     return f"{key}: {msg}{shown}"
 
 
@@ -248,6 +249,9 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         data[section] = merged
     try:
         return Settings(**data)
+    except EnvSourceError as exc:  # a CENTRALITA_… list or table value that is not JSON
+        raise SettingsError(f"environment: {exc}: CENTRALITA_<TABLE>__<KEY> lists and tables "
+                            "are written as JSON, e.g. '[\"2026-12-24\"]'") from None
     except ValidationError as exc:
         lines = [_describe(e) for e in exc.errors()]
         raise SettingsError(f"{path}: " + ("\n  ".join(lines) if len(lines) == 1 else

@@ -20,8 +20,13 @@ def clean_text(text: str | bytes | None) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     else:
-        # Lone surrogates (e.g. from surrogateescape decoding) cannot be stored anywhere.
-        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        # Lone surrogates cannot be stored anywhere: bytes smuggled in by surrogateescape
+        # decoding become one U+FFFD each, like any other invalid byte.
+        try:
+            data = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            data = text.encode("utf-8", "surrogatepass")
+        text = data.decode("utf-8", "replace")
     return text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
 
 

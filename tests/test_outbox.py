@@ -1,0 +1,168 @@
+"""The outbox: what happens to a message on its way out when platforms misbehave.
+
+Every test runs on SQLite and on a real PostgreSQL server, with a clock that only moves
+when told (nothing here sleeps for real).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from adapters.memory import MemoryAdapter
+from gateway.messages import PermanentError, TransientError
+from gateway.models import AuditEvent, Message, OutboxItem
+from gateway.outbox import Outbox
+from tests.conftest import World
+
+
+class Crash(BaseException):
+    """The process dies (kill -9) right after the platform accepted the message."""
+
+
+async def _row(world: World, kind: str = "ack") -> OutboxItem:
+    return await OutboxItem.get(kind=kind)
+
+
+async def test_a_network_hiccup_delays_the_acknowledgement_but_it_arrives(world: World) -> None:
+    world.channels["telegram"].fail_next(TransientError("connection reset"))
+    await world.write("telegram", "12345", "Hola", name="María")
+
+    await world.deliver()
+    row = await _row(world)
+    assert world.sent_to("telegram") == []
+    assert row.status == "pending" and row.attempts == 1 and row.last_error == "connection reset"
+    delay = (row.next_attempt_at - world.clock.now()).total_seconds()
+    assert 5 <= delay <= 10  # backoff_base 10s with jitter between half and all of it
+
+    world.clock.advance(seconds=10)
+    await world.deliver()
+    assert len(world.sent_to("telegram", "12345")) == 1
+    assert (await _row(world)).status == "sent"
+
+
+async def test_backoff_doubles_up_to_the_ceiling(world: World) -> None:
+    outbox = world.app.outbox
+    delays = [outbox.backoff(n, None).total_seconds() for n in range(1, 12)]
+    assert all(5 <= d <= 10 for d in delays[:1])
+    assert all(d <= 3600 for d in delays) and delays[-1] >= 1800
+
+
+async def test_a_flood_warning_is_honoured_never_retrying_sooner(world: World) -> None:
+    world.channels["telegram"].fail_next(TransientError("Too Many Requests", retry_after=37))
+    await world.write("telegram", "12345", "Hola")
+    await world.deliver()
+
+    world.clock.advance(seconds=36)
+    await world.deliver()
+    assert world.sent_to("telegram") == []  # still inside the platform's retry-after
+    world.clock.advance(seconds=5)
+    await world.deliver()
+    assert len(world.sent_to("telegram")) == 1
+
+
+async def test_a_customer_who_blocked_the_bot_is_reported_to_the_agents(world: World) -> None:
+    world.channels["telegram"].fail_next(PermanentError("Forbidden: bot was blocked by the user"))
+    accepted = await world.write("telegram", "12345", "Hola", name="María")
+    await world.deliver()
+
+    row = await _row(world)
+    assert row.status == "dead" and "blocked" in row.last_error
+    assert await AuditEvent.filter(action="delivery.failed").exists()
+    note = await Message.get(kind="delivery_failed")
+    assert note.visibility == "internal" and "blocked" in note.text
+    notices = [m for m in world.agents.sent if m.kind == "delivery_failed"]
+    assert len(notices) == 1 and f"#{accepted.ticket_number}" in notices[0].text
+    assert "blocked" in notices[0].text
+
+
+async def test_after_too_many_transient_failures_the_message_is_given_up(world: World) -> None:
+    world.channels["email"].fail_next(*[TransientError("451 try later")] * 10)
+    await world.write("email", "ana@example.test", "Hola")
+    for _ in range(10):
+        await world.deliver()
+        world.clock.advance(hours=1)
+    row = await _row(world)
+    assert row.status == "dead" and row.attempts == 10
+    assert [m.kind for m in world.agents.sent].count("delivery_failed") == 1
+
+
+async def test_an_adapter_bug_is_retried_and_does_not_stop_the_queue(world: World) -> None:
+    class Broken(MemoryAdapter):
+        async def send(self, message):  # type: ignore[no-untyped-def]
+            raise KeyError("oops")
+
+    world.app.outbox.adapters["slack"] = Broken("slack")
+    await world.write("slack", "U1", "hola")
+    await world.write("telegram", "12345", "hola")
+    await world.deliver()
+    assert len(world.sent_to("telegram")) == 1
+    row = await OutboxItem.get(channel="slack", kind="ack")
+    assert row.status == "pending" and "KeyError" in row.last_error
+
+
+async def test_a_crash_between_send_and_commit_repeats_the_send_never_drops_it(
+    world: World,
+) -> None:
+    telegram = world.channels["telegram"]
+
+    def die(_message: object) -> None:
+        raise Crash
+
+    telegram.after_send = die
+    await world.write("telegram", "12345", "Hola")
+    with pytest.raises(Crash):
+        await world.app.outbox.dispatch_once()
+    assert len(telegram.sent) == 1  # the platform got it, but we never recorded that
+    assert (await _row(world)).status == "sending"
+
+    # A new process starts; the dead one's lease runs out and the row is sent again.
+    telegram.after_send = None
+    restarted = Outbox(world.app.adapters, world.app.services)
+    assert await restarted.dispatch_once() == 0  # still leased to the dead process
+    world.clock.advance(minutes=2)
+    assert await restarted.dispatch_once() == 1
+    assert len(telegram.sent) == 2 and telegram.sent[0].text == telegram.sent[1].text
+    assert (await _row(world)).status == "sent"
+
+
+async def test_the_platform_id_is_kept_for_threading(world: World) -> None:
+    await world.write("email", "ana@example.test", "Hola", external_id="<m1@example.test>")
+    await world.deliver()
+    row = await _row(world)
+    message = await Message.get(id=row.message_id)
+    assert row.platform_id and message.external_id == row.platform_id
+
+
+async def test_messages_for_a_channel_without_a_running_adapter_wait_for_it(
+    world: World,
+) -> None:
+    del world.app.outbox.adapters["email"]
+    await world.write("email", "ana@example.test", "Hola")
+    await world.deliver()
+    assert (await _row(world)).status == "pending"
+
+
+async def test_sending_respects_the_channel_rate_limit(db: str, tmp_path) -> None:
+    from tests.conftest import build_world, santiago
+
+    world = await build_world(tmp_path, santiago(2026, 11, 23, 10, 0),
+                              outbox={"rate": {"telegram": 2.0}}, agents={"console": ""})
+    for i in range(6):
+        await world.write("telegram", str(100 + i), "hola")
+    start = world.clock.monotonic()
+    await world.deliver()
+    assert len(world.sent_to("telegram")) == 6
+    # a burst of 2, then 2 a second: 4 more take at least 2 seconds
+    assert world.clock.monotonic() - start >= 2.0
+
+
+async def test_two_dispatchers_never_send_the_same_row_twice(world: World) -> None:
+    for i in range(40):
+        await world.write("telegram", str(500 + i), "hola")
+    second = Outbox(world.app.adapters, world.app.services)
+    await asyncio.gather(world.deliver(), *(second.dispatch_once() for _ in range(5)))
+    await world.deliver()
+    recipients = [m.recipient for m in world.sent_to("telegram")]
+    assert len(recipients) == 40 and len(set(recipients)) == 40
