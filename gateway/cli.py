@@ -80,6 +80,9 @@ def main_options(
 def check(ctx: typer.Context) -> None:
     """Check settings.toml and show what it means: hours, SLA, database."""
     s = _settings(ctx)
+    from gateway.app import load_responders
+
+    load_responders(s)  # [responders] order must name installed responders
     hours = s.hours.build()
     table = Table(title=f"{s.gateway.name} — settings are valid", show_header=False)
     table.add_row("database", s.database.url)
@@ -137,6 +140,8 @@ def simulate(
                       ] = "12345",
     name: Annotated[str, typer.Option(help="the customer's name")] = "",
     text: Annotated[str, typer.Option(help="what the customer writes")] = "Hola",
+    text_file: Annotated[Path | None, typer.Option(
+        help="read what the customer writes from this file ('-' for standard input)")] = None,
     subject: Annotated[str, typer.Option(help="email subject")] = "",
     at: Annotated[str | None, typer.Option(
         help="when, e.g. 2026-11-22T22:30 (in the hours time zone); default: now")] = None,
@@ -152,6 +157,12 @@ def simulate(
     from adapters.memory import MemoryAdapter
     from gateway.app import assemble
 
+    if text_file is not None:
+        try:
+            text = (sys.stdin.read() if str(text_file) == "-"
+                    else text_file.read_text(encoding="utf-8", errors="surrogateescape"))
+        except OSError as exc:
+            raise Failure(f"--text-file: cannot read {text_file}: {exc.strerror}") from None
     hours = s.hours.build()
     moment = _parse_at(at, hours.tz)
     clock = ManualClock(moment) if moment else SystemClock()

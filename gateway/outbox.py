@@ -189,17 +189,25 @@ class Outbox:
 
     async def _record(self, outcomes: list[_Outcome]) -> None:
         now = self.clock.now()
+        delivered = [o for o in outcomes if o.error is None]
         async with in_transaction():
+            if delivered:  # one statement per batch, not per row
+                for outcome in delivered:
+                    outcome.item.status, outcome.item.sent_at = "sent", now
+                    outcome.item.platform_id = outcome.platform_id
+                    outcome.item.lease_until = outcome.item.last_error = None
+                await OutboxItem.bulk_update(
+                    [o.item for o in delivered],
+                    fields=["status", "sent_at", "platform_id", "lease_until", "last_error"])
+                threaded = [Message(id=o.item.message_id, external_id=o.platform_id)  # type: ignore[attr-defined]
+                            for o in delivered if o.platform_id and o.item.message_id]  # type: ignore[attr-defined]
+                if threaded:
+                    await Message.bulk_update(threaded, fields=["external_id"])
             for outcome in outcomes:
                 item = outcome.item
                 if outcome.error is None:
-                    await OutboxItem.filter(id=item.id).update(
-                        status="sent", sent_at=now, platform_id=outcome.platform_id,
-                        lease_until=None, last_error=None)
-                    if outcome.platform_id and item.message_id:  # type: ignore[attr-defined]
-                        await Message.filter(id=item.message_id).update(  # type: ignore[attr-defined]
-                            external_id=outcome.platform_id)
-                elif outcome.permanent or item.attempts >= self.settings.max_attempts:
+                    continue
+                if outcome.permanent or item.attempts >= self.settings.max_attempts:
                     await self._give_up(item, outcome.error, now)
                 else:
                     await OutboxItem.filter(id=item.id).update(

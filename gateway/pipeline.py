@@ -44,6 +44,7 @@ log = logging.getLogger("centralita.pipeline")
 
 CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 MAX_BATCH = 200
+NOTICE_EXCERPT = 2000
 
 
 class InboundRejected(ValueError):
@@ -364,6 +365,16 @@ class Gateway:
                                          channel=ticket.channel).order_by("-id").first()
         return identity.address if identity else ticket.conversation or ""
 
+    async def _thread_ids(self, ctx: Context) -> tuple[str, ...]:
+        """Platform ids an answer threads under: the first message and the latest ones."""
+        inbound, ticket = ctx.inbound, ctx.ticket
+        if ctx.new_ticket and inbound.channel == ticket.channel:
+            return (inbound.external_id,) if inbound.external_id else ()
+        ids = await Message.filter(ticket=ticket, direction="in", external_id__isnull=False,
+                                   channel=ticket.channel).order_by("id").values_list(
+                                       "external_id", flat=True)
+        return tuple(dict.fromkeys(ids[:1] + ids[-9:]))
+
     async def _reply(self, ctx: Context, action: Reply) -> Outbound:
         ticket = ctx.ticket
         if action.template is not None:
@@ -373,11 +384,7 @@ class Gateway:
             kind = action.template
         else:
             subject, text, kind = "", action.text or "", "reply"
-        thread_ids = await Message.filter(ticket=ticket, direction="in",
-                                          external_id__isnull=False,
-                                          channel=ticket.channel).order_by("id").values_list(
-                                              "external_id", flat=True)
-        reply_to = tuple(dict.fromkeys(thread_ids[:1] + thread_ids[-9:]))
+        reply_to = await self._thread_ids(ctx)
         author = "bot" if action.automatic else "agent"
         message = await Message.create(
             ticket=ticket, direction="out", author_kind=author, channel=ticket.channel,
@@ -393,9 +400,13 @@ class Gateway:
         return replace(out, outbox_id=row.id)
 
     async def _notify(self, ctx: Context, action: NotifyAgents) -> Outbound:
+        text = ctx.inbound.text
+        if len(text) > NOTICE_EXCERPT:  # agents get an excerpt; the ticket has it all
+            text = text[:NOTICE_EXCERPT].rstrip() + "…"
         return await notices.notify_agents(
             self.services, ctx.ticket, action.template, ctx.now,
-            customer_name=ctx.contact.name, text=ctx.inbound.text, **action.extra)
+            customer_name=ctx.contact.name or ctx.inbound.sender.address, text=text,
+            **action.extra)
 
     async def _audit(self, ticket: Ticket | None, actor: str, action: str,
                      detail: dict[str, Any], now: datetime) -> None:

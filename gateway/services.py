@@ -100,6 +100,7 @@ class Services:
     templates: TemplateEngine
     store: DbTemplateStore
     clock: Clock = field(default_factory=SystemClock)
+    _summaries: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -117,6 +118,12 @@ class Services:
             store=store,
             clock=clock or SystemClock(),
         )
+
+    def hours_summary(self, locale: str) -> str:
+        """The readable weekly schedule (hours never change while running)."""
+        if locale not in self._summaries:
+            self._summaries[locale] = self.hours.summary(locale)
+        return self._summaries[locale]
 
     def locale_for(self, wanted: str | None) -> str:
         return wanted if wanted in ("es", "en") else self.settings.gateway.default_locale
@@ -146,7 +153,7 @@ class Services:
             },
             "channel": ticket.channel,
             "open_now": open_now,
-            "hours": self.hours.summary(ticket.locale),
+            "hours": self.hours_summary(ticket.locale),
             "next_opening": None if open_now else self.hours.next_opening(now),
             "due_at": ticket.first_response_due or self.sla.first_response_due(
                 ticket.channel, ticket.priority, now

@@ -37,7 +37,7 @@ from gateway.hours import BusinessHours, HoursError
 Locale = Literal["es", "en"]
 PRIORITIES = ("low", "normal", "high", "urgent")
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s|ms)")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|d|h|m|s)")  # ms before m
 
 
 class SettingsError(Exception):
