@@ -319,11 +319,9 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:  # e.g. the database is unreachable
-        import click
-
-        # newer typer ships its own copy of click: its usage errors are typer.TyperException
-        usage = (click.ClickException, getattr(typer, "TyperException", click.ClickException))
-        if isinstance(exc, usage):
+        # typer 0.29 ships its own copy of click (click itself may not be installed):
+        # its usage errors are typer.TyperException.
+        if isinstance(exc, typer.TyperException):
             exc.show()
             sys.exit(exc.exit_code)
         err.print(f"[red]error:[/red] {type(exc).__name__}: {exc}", highlight=False)
