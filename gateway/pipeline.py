@@ -254,11 +254,8 @@ class Gateway:
     async def _match(self, inbound: Inbound, contact: Contact) -> Ticket | None:
         """Reply headers, then a named ticket the sender takes part in, then the chat."""
         hint = inbound.thread
-        if hint.reply_to:
-            parent = await Message.filter(external_id__in=list(hint.reply_to)).order_by(
-                "-id").first().prefetch_related("ticket")
-            if parent is not None:
-                return parent.ticket
+        if hint.reply_to and (ticket := await self._by_reply_ids(hint.reply_to)):
+            return ticket
         if hint.ticket_number is not None:
             named = await Ticket.get_or_none(number=hint.ticket_number)
             if named is not None and await self._takes_part(named, contact, inbound):
@@ -268,6 +265,12 @@ class Gateway:
                 channel=inbound.channel, conversation=hint.conversation
             ).order_by("-id").first()
         return None
+
+    async def _by_reply_ids(self, ids: tuple[str, ...]) -> Ticket | None:
+        """The ticket of the newest stored message among the platform ids answered."""
+        parent = await Message.filter(external_id__in=list(ids)).order_by(
+            "-id").first().prefetch_related("ticket")
+        return parent.ticket if parent else None
 
     async def _takes_part(self, ticket: Ticket, contact: Contact, inbound: Inbound) -> bool:
         if ticket.contact_id == contact.id:  # type: ignore[attr-defined]
@@ -283,9 +286,7 @@ class Gateway:
         if hint.ticket_number is not None:
             ticket = await Ticket.get_or_none(number=hint.ticket_number)
         if ticket is None and hint.reply_to:
-            parent = await Message.filter(external_id__in=list(hint.reply_to)).order_by(
-                "-id").first().prefetch_related("ticket")
-            ticket = parent.ticket if parent else None
+            ticket = await self._by_reply_ids(hint.reply_to)
         if ticket is None and hint.conversation:
             ticket = await Ticket.get_or_none(console_thread=hint.conversation)
         if ticket is None:
