@@ -34,7 +34,7 @@ from tortoise.transactions import in_transaction
 from gateway import notices
 from gateway.attachments import store_attachments
 from gateway.messages import Inbound, Outbound, Party
-from gateway.models import AuditEvent, Contact, Counter, Identity, Message, Ticket
+from gateway.models import Contact, Counter, Identity, Message, Ticket
 from gateway.responder import Context, NotifyAgents, Reply, Responder
 from gateway.services import Services
 from gateway.templates import TemplateError
@@ -171,20 +171,13 @@ class Gateway:
             await self._reject(inbound, "the sender has no address")
 
     async def _reject(self, inbound: Inbound, reason: str) -> None:
-        await AuditEvent.create(
-            actor=f"{inbound.channel}:{inbound.sender.address}",
-            action="inbound.rejected",
-            detail={
-                "reason": reason,
-                "channel": inbound.channel,
-                "external_id": inbound.external_id,
-                "sender": inbound.sender.address,
-                "name": inbound.sender.name,
-                "subject": inbound.subject,
-                "text": inbound.text,
-            },
-            created_at=self.services.clock.now(),
-        )
+        await notices.audit(None, f"{inbound.channel}:{inbound.sender.address}",
+                            "inbound.rejected", {
+                                "reason": reason, "channel": inbound.channel,
+                                "external_id": inbound.external_id,
+                                "sender": inbound.sender.address, "name": inbound.sender.name,
+                                "subject": inbound.subject, "text": inbound.text,
+                            }, self.services.clock.now())
         raise InboundRejected(reason)
 
     # -- one message, inside its savepoint ---------------------------------------------
@@ -241,7 +234,7 @@ class Gateway:
             return await self._open_ticket(inbound, contact, now, parent=ticket), True, False
         reopened = ticket.status == "resolved"
         if ticket.status != "open":
-            await self._audit(ticket, inbound.sender.address, "reopened" if reopened else
+            await notices.audit(ticket, inbound.sender.address, "reopened" if reopened else
                               "customer_answered", {"from": ticket.status}, now)
             ticket.status = "open"
             ticket.resolved_at = None
@@ -326,7 +319,7 @@ class Gateway:
         detail: dict[str, Any] = {"channel": inbound.channel}
         if parent is not None:
             detail["follows"] = parent.number
-        await self._audit(ticket, inbound.sender.address, "created", detail, now)
+        await notices.audit(ticket, inbound.sender.address, "created", detail, now)
         return ticket
 
     async def _store(self, ticket: Ticket, inbound: Inbound, now: datetime) -> Message:
@@ -354,7 +347,7 @@ class Gateway:
                     outbound.append(await self._notify(ctx, action))
             except TemplateError as exc:
                 log.error("shipped template failed, %s not sent: %s", action, exc)
-                await self._audit(ctx.ticket, "gateway", "template.failed",
+                await notices.audit(ctx.ticket, "gateway", "template.failed",
                                   {"action": repr(action), "error": str(exc)}, ctx.now)
         return outbound
 
@@ -408,7 +401,3 @@ class Gateway:
             self.services, ctx.ticket, action.template, ctx.now,
             customer_name=ctx.contact.name or ctx.inbound.sender.address, text=text,
             **action.extra)
-
-    async def _audit(self, ticket: Ticket | None, actor: str, action: str,
-                     detail: dict[str, Any], now: datetime) -> None:
-        await notices.audit(ticket, actor, action, detail, now)
