@@ -5,9 +5,11 @@ the pipeline, the outbox and the scheduler all use.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from gateway import bulk
 from gateway.messages import Outbound
 from gateway.models import AuditEvent, Contact, Message, OutboxItem, Ticket
 from gateway.services import Services
@@ -15,11 +17,22 @@ from gateway.services import Services
 log = logging.getLogger("centralita.notices")
 
 
+def audit_row(ticket: Ticket | None, actor: str, action: str, detail: dict[str, Any],
+              now: datetime) -> dict[str, Any]:
+    """One audit entry as a row for `audit_many`."""
+    return {"ticket_id": ticket.id if ticket is not None else None, "actor": actor,
+            "action": action, "detail": detail, "created_at": now}
+
+
+async def audit_many(rows: list[dict[str, Any]]) -> None:
+    """Write audit entries built with `audit_row`, in one statement."""
+    await bulk.insert_ids(AuditEvent, rows)
+
+
 async def audit(ticket: Ticket | None, actor: str, action: str, detail: dict[str, Any],
                 now: datetime) -> None:
     """Record who did what to a ticket."""
-    await AuditEvent.create(ticket=ticket, actor=actor, action=action, detail=detail,
-                            created_at=now)
+    await audit_many([audit_row(ticket, actor, action, detail, now)])
 
 
 async def render(services: Services, ticket: Ticket, key: str, channel: str, now: datetime,
@@ -42,34 +55,59 @@ async def render(services: Services, ticket: Ticket, key: str, channel: str, now
     return rendered.subject, rendered.body
 
 
+def outbox_row(ticket: Ticket, out: Outbound, now: datetime, *, contact_id: int | None = None,
+               message_id: int | None = None) -> dict[str, Any]:
+    """One outbox row for `out`, for `queue_many`."""
+    return {"ticket_id": ticket.id, "message_id": message_id, "contact_id": contact_id,
+            "channel": out.channel, "audience": out.audience, "recipient": out.recipient,
+            "kind": out.kind, "subject": out.subject, "text": out.text,
+            "automatic": out.automatic,
+            "payload": {"reply_to": list(out.reply_to), "ticket": ticket.number, **out.extra},
+            "next_attempt_at": now, "created_at": now}
+
+
+async def queue_many(rows: list[dict[str, Any]]) -> list[int]:
+    """Write outbox rows built with `outbox_row` (in the caller's transaction); their ids."""
+    return await bulk.insert_ids(OutboxItem, rows)
+
+
 async def queue(ticket: Ticket, out: Outbound, now: datetime, *, contact: Contact | None = None,
-                message: Message | None = None) -> OutboxItem:
-    """Write one outbox row for `out` (in the caller's transaction)."""
-    return await OutboxItem.create(
-        ticket=ticket, message=message, contact=contact, channel=out.channel,
-        audience=out.audience, recipient=out.recipient, kind=out.kind,
-        subject=out.subject, text=out.text, automatic=out.automatic,
-        payload={"reply_to": list(out.reply_to), "ticket": ticket.number, **out.extra},
-        next_attempt_at=now, created_at=now)
+                message: Message | None = None) -> int:
+    """Write one outbox row for `out` (in the caller's transaction); its id."""
+    row = outbox_row(ticket, out, now, contact_id=contact.id if contact else None,
+                     message_id=message.id if message else None)
+    return (await queue_many([row]))[0]
 
 
-async def notify_agents(services: Services, ticket: Ticket, key: str, now: datetime, *,
+async def agents_notice(services: Services, ticket: Ticket, key: str, now: datetime, *,
                         customer_name: str, **extra: Any) -> Outbound:
-    """Tell the agents' console about `ticket` with template `key`.
+    """The notice for the agents' console about `ticket` (template `key`), not yet queued.
 
-    With no console configured (`[agents] console = ""`) the notice goes to the log only.
+    With no console configured (`[agents] console = ""`) it is logged here and must not
+    be queued (see `has_console`).
     """
     agents = services.settings.agents
     console = agents.console or "agents"
     subject, text = await render(services, ticket, key, console, now, customer_name, **extra)
-    out = Outbound(channel=console, recipient=agents.channel, text=text, subject=subject,
-                   audience="agents", ticket_number=ticket.number, kind=key, automatic=True,
-                   extra={"customer_channel": ticket.channel})
     if not agents.console:
         log.info("agents: %s", text)
+    return Outbound(channel=console, recipient=agents.channel, text=text, subject=subject,
+                    audience="agents", ticket_number=ticket.number, kind=key, automatic=True,
+                    extra={"customer_channel": ticket.channel})
+
+
+def has_console(services: Services) -> bool:
+    """Whether agents' notices are queued (a console is configured) or only logged."""
+    return bool(services.settings.agents.console)
+
+
+async def notify_agents(services: Services, ticket: Ticket, key: str, now: datetime, *,
+                        customer_name: str, **extra: Any) -> Outbound:
+    """Tell the agents' console about `ticket` with template `key` (or only the log)."""
+    out = await agents_notice(services, ticket, key, now, customer_name=customer_name, **extra)
+    if not has_console(services):
         return out
-    row = await queue(ticket, out, now)
-    return Outbound(**{**out.__dict__, "outbox_id": row.id})
+    return replace(out, outbox_id=await queue(ticket, out, now))
 
 
 async def delivery_failed(services: Services, ticket: Ticket, channel: str, reason: str,

@@ -31,6 +31,7 @@ from tortoise import connections
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
+from gateway import bulk
 from gateway.adapter import Adapter
 from gateway.messages import Outbound, PermanentError, TransientError
 from gateway.models import AuditEvent, Message, OutboxItem, Ticket
@@ -38,6 +39,8 @@ from gateway.notices import delivery_failed
 from gateway.services import Services
 
 log = logging.getLogger("centralita.outbox")
+
+SENT_FIELDS = ["status", "sent_at", "platform_id", "lease_until", "last_error"]
 
 
 class RateLimiter:
@@ -191,18 +194,14 @@ class Outbox:
         now = self.clock.now()
         delivered = [o for o in outcomes if o.error is None]
         async with in_transaction():
-            if delivered:  # one statement per batch, not per row
-                for outcome in delivered:
-                    outcome.item.status, outcome.item.sent_at = "sent", now
-                    outcome.item.platform_id = outcome.platform_id
-                    outcome.item.lease_until = outcome.item.last_error = None
-                await OutboxItem.bulk_update(
-                    [o.item for o in delivered],
-                    fields=["status", "sent_at", "platform_id", "lease_until", "last_error"])
-                threaded = [Message(id=o.item.message_id, external_id=o.platform_id)  # type: ignore[attr-defined]
-                            for o in delivered if o.platform_id and o.item.message_id]  # type: ignore[attr-defined]
-                if threaded:
-                    await Message.bulk_update(threaded, fields=["external_id"])
+            # one executemany per batch, not a statement per row
+            await bulk.update(OutboxItem, SENT_FIELDS, [
+                {"id": o.item.id, "status": "sent", "sent_at": now,
+                 "platform_id": o.platform_id, "lease_until": None, "last_error": None}
+                for o in delivered])
+            await bulk.update(Message, ["external_id"], [
+                {"id": o.item.message_id, "external_id": o.platform_id}  # type: ignore[attr-defined]
+                for o in delivered if o.platform_id and o.item.message_id])  # type: ignore[attr-defined]
             for outcome in outcomes:
                 item = outcome.item
                 if outcome.error is None:

@@ -29,13 +29,14 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
+from tortoise.functions import Max
 from tortoise.transactions import in_transaction
 
-from gateway import notices
+from gateway import bulk, notices
 from gateway.attachments import store_attachments
 from gateway.messages import Inbound, Outbound, Party
 from gateway.models import Contact, Counter, Identity, Message, Ticket
-from gateway.responder import Context, NotifyAgents, Reply, Responder
+from gateway.responder import Context, NotifyAgents, Reply, Responder, prepare_all
 from gateway.services import Services
 from gateway.templates import TemplateError
 from gateway.text import clean_line, clean_text
@@ -67,6 +68,49 @@ class Accepted:
     outbound: tuple[Outbound, ...] = ()
 
 
+_Item = tuple[Inbound, "asyncio.Future[Accepted]"]
+_Outcome = tuple["asyncio.Future[Accepted]", "Accepted | None", "BaseException | None"]
+
+
+def _together_ok(inbound: Inbound) -> bool:
+    """A customer's message with nothing unusual: no reply ids, no ticket named, no files."""
+    hint = inbound.thread
+    return (inbound.sender.kind == "customer" and not hint.reply_to
+            and hint.ticket_number is None and not inbound.attachments)
+
+
+def _runs(batch: list[_Item]) -> list[tuple[list[_Item], bool]]:
+    """Split a batch, in order, into runs stored together and messages stored alone.
+
+    Messages in one run never share a sender, a chat or a platform id, so none of them
+    depends on another; anything else starts a new run, which keeps arrival order.
+    """
+    runs: list[tuple[list[_Item], bool]] = []
+    current: list[_Item] = []
+    keys: set[tuple[str, ...]] = set()
+    for item in batch:
+        inbound = item[0]
+        if not _together_ok(inbound):
+            if current:
+                runs.append((current, True))
+                current, keys = [], set()
+            runs.append(([item], False))
+            continue
+        mine = {("from", inbound.channel, inbound.sender.address)}
+        if inbound.thread.conversation:
+            mine.add(("chat", inbound.channel, inbound.thread.conversation))
+        if inbound.external_id:
+            mine.add(("id", inbound.channel, inbound.external_id))
+        if keys & mine:
+            runs.append((current, True))
+            current, keys = [], set()
+        current.append(item)
+        keys |= mine
+    if current:
+        runs.append((current, True))
+    return runs
+
+
 class _Duplicate(Exception):
     def __init__(self, accepted: Accepted) -> None:
         self.accepted = accepted
@@ -87,7 +131,7 @@ class Gateway:
         self.responders = list(responders)
         self.channels = set(channels) if channels is not None else None
         self.on_commit = on_commit
-        self._queue: list[tuple[Inbound, asyncio.Future[Accepted]]] = []
+        self._queue: list[_Item] = []
         self._writer: asyncio.Task[None] | None = None
 
     # -- the entry point ---------------------------------------------------------------
@@ -107,26 +151,16 @@ class Gateway:
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             await self._commit(batch)
 
-    async def _commit(self, batch: list[tuple[Inbound, asyncio.Future[Accepted]]]) -> None:
-        outcomes: list[tuple[asyncio.Future[Accepted], Accepted | None, BaseException | None]]
-        outcomes = []
+    async def _commit(self, batch: list[_Item]) -> None:
+        outcomes: list[_Outcome] = []
         try:
             await self.services.store.refresh()
             async with in_transaction():
-                for inbound, future in batch:
-                    try:
-                        async with in_transaction():
-                            accepted = await self._process(inbound)
-                        outcomes.append((future, accepted, None))
-                    except _Duplicate as dup:
-                        outcomes.append((future, dup.accepted, None))
-                    except IntegrityError:
-                        # Another process stored the same message between our check and
-                        # our insert: it is a re-delivery.
-                        outcomes.append((future, Accepted(None, duplicate=True), None))
-                    except Exception as exc:
-                        log.exception("could not store message %s", inbound.external_id)
-                        outcomes.append((future, None, exc))
+                for items, together in _runs(batch):
+                    if together:
+                        outcomes += await self._together(items)
+                    else:
+                        outcomes += [await self._alone(item) for item in items]
         except Exception as exc:
             log.exception("commit of %d message(s) failed", len(batch))
             for _, future in batch:
@@ -142,6 +176,37 @@ class Gateway:
                 future.set_result(accepted)  # type: ignore[arg-type]
         if self.on_commit is not None:
             self.on_commit()
+
+    async def _alone(self, item: _Item) -> _Outcome:
+        """One message in its own savepoint: whatever goes wrong stays with it."""
+        inbound, future = item
+        try:
+            async with in_transaction():
+                return future, await self._process(inbound), None
+        except _Duplicate as dup:
+            return future, dup.accepted, None
+        except IntegrityError:
+            # Another process stored the same message between our check and our insert:
+            # it is a re-delivery.
+            return future, Accepted(None, duplicate=True), None
+        except Exception as exc:
+            log.exception("could not store message %s", inbound.external_id)
+            return future, None, exc
+
+    async def _together(self, items: list[_Item]) -> list[_Outcome]:
+        """Independent customer messages stored with a few statements for all of them.
+
+        Any message that needs more than the common case (a ticket that is not open, a
+        contact to rename) is left to `_alone`, as is the whole run if anything fails.
+        """
+        try:
+            async with in_transaction():
+                done, left = await self._store_together(items)
+        except Exception:
+            log.exception("storing %d messages together failed; one by one instead",
+                          len(items))
+            done, left = [], items
+        return done + [await self._alone(item) for item in left]
 
     # -- cleaning and checks (before any transaction) ----------------------------------
 
@@ -199,14 +264,108 @@ class Gateway:
         message = await self._store(ticket, inbound, now)
         ctx = Context(inbound=inbound, ticket=ticket, contact=contact, message=message,
                       new_ticket=new, reopened=reopened, now=now, services=self.services)
-        for responder in self.responders:
-            if ctx.stopped:
-                break
-            if responder.matches(ctx):
-                await responder.handle(ctx)
-        outbound = await self._apply(ctx)
-        return Accepted(ticket.number, ticket.id, message.id, new_ticket=new,
-                        reopened=reopened, outbound=tuple(outbound))
+        return (await self._respond([ctx]))[0]
+
+    async def _store_together(self, items: list[_Item]) -> tuple[list[_Outcome], list[_Item]]:
+        """`_process` for many independent messages at once (see `_runs`).
+
+        Returns the outcomes and the messages left for `_alone`. Reads come first, one
+        query each for all messages; nothing is written before every message is known to
+        be the common case.
+        """
+        now = self.services.clock.now()
+        done: list[_Outcome] = []
+        left: list[_Item] = []
+        seen: dict[tuple[str, str], dict[str, Any]] = {}
+        if ids := [i.external_id for i, _ in items if i.external_id]:
+            for row in await Message.filter(
+                channel__in={i.channel for i, _ in items}, external_id__in=ids
+            ).values("channel", "external_id", "id", "ticket_id", "ticket__number"):
+                seen[(row["channel"], row["external_id"])] = row
+        fresh: list[_Item] = []
+        for inbound, future in items:
+            if row := seen.get((inbound.channel, inbound.external_id or "")):
+                done.append((future, Accepted(row["ticket__number"], row["ticket_id"],
+                                              row["id"], duplicate=True), None))
+            else:
+                fresh.append((inbound, future))
+        if not fresh:
+            return done, left
+
+        known: dict[tuple[str, str], Contact] = {}
+        for row in await Identity.filter(
+            channel__in={i.channel for i, _ in fresh},
+            address__in={i.sender.address for i, _ in fresh},
+        ).values("channel", "address", "contact_id", "contact__name", "contact__locale",
+                 "contact__created_at"):
+            known[(row["channel"], row["address"])] = Contact._init_from_db(
+                id=row["contact_id"], name=row["contact__name"],
+                locale=row["contact__locale"], created_at=row["contact__created_at"])
+        chats = {(i.channel, i.thread.conversation) for i, _ in fresh
+                 if i.thread.conversation and not i.thread.new_ticket}
+        latest: dict[tuple[str, str], Ticket] = {}
+        if chats:
+            newest = await Ticket.filter(
+                channel__in={c for c, _ in chats}, conversation__in={v for _, v in chats}
+            ).annotate(last=Max("id")).group_by("channel", "conversation").values_list(
+                "last", flat=True)
+            for ticket in await Ticket.filter(id__in=list(newest)):
+                latest[(ticket.channel, ticket.conversation)] = ticket  # type: ignore[index]
+
+        plans: list[tuple[_Item, Contact | None, Ticket | None]] = []
+        for inbound, future in fresh:
+            contact = known.get((inbound.channel, inbound.sender.address))
+            ticket = latest.get((inbound.channel, inbound.thread.conversation or ""))
+            if (ticket is not None and ticket.status != "open") or (
+                    contact is not None and inbound.sender.name and not contact.name):
+                left.append((inbound, future))  # reopening, a new linked ticket, a rename
+            else:
+                plans.append(((inbound, future), contact, ticket))
+        if not plans:
+            return done, left
+
+        new_contacts = await bulk.insert(Contact, [
+            {"name": inbound.sender.name, "locale": inbound.locale, "created_at": now}
+            for (inbound, _), contact, _ in plans if contact is None])
+        await bulk.insert_ids(Identity, [
+            {"contact_id": made.id, "channel": inbound.channel,
+             "address": inbound.sender.address, "name": inbound.sender.name,
+             "created_at": now}
+            for ((inbound, _), _, _), made in zip(
+                [p for p in plans if p[1] is None], new_contacts, strict=True)])
+        made_contacts = iter(new_contacts)
+        resolved = [(item, contact or next(made_contacts), ticket)
+                    for item, contact, ticket in plans]
+
+        opening = [(item, contact) for item, contact, ticket in resolved if ticket is None]
+        numbers = await self._reserve_numbers(len(opening)) if opening else []
+        new_tickets = iter(await bulk.insert(Ticket, [
+            self._ticket_row(inbound, contact, number, now)
+            for ((inbound, _), contact), number in zip(opening, numbers, strict=True)]))
+        continuing = [ticket for _, _, ticket in resolved if ticket is not None]
+        if continuing:
+            await Ticket.filter(id__in=[t.id for t in continuing]).update(
+                last_customer_at=now, updated_at=now)
+            for ticket in continuing:
+                ticket.last_customer_at = ticket.updated_at = now
+        threads = [(item, contact, ticket or next(new_tickets), ticket is None)
+                   for item, contact, ticket in resolved]
+        await notices.audit_many([
+            notices.audit_row(ticket, inbound.sender.address, "created",
+                              {"channel": inbound.channel}, now)
+            for (inbound, _), _, ticket, new in threads if new])
+        messages = await bulk.insert(Message, [
+            self._message_row(ticket.id, inbound, now)
+            for (inbound, _), _, ticket, _ in threads])
+        contexts = [
+            Context(inbound=inbound, ticket=ticket, contact=contact, message=message,
+                    new_ticket=new, reopened=False, now=now, services=self.services)
+            for ((inbound, _), contact, ticket, new), message in zip(
+                threads, messages, strict=True)]
+        accepted = await self._respond(contexts)
+        done += [(future, result, None)
+                 for ((_, future), _, _, _), result in zip(threads, accepted, strict=True)]
+        return done, left
 
     async def _contact_for(self, inbound: Inbound, now: datetime) -> Contact:
         sender = inbound.sender
@@ -291,65 +450,107 @@ class Gateway:
         contact = await Contact.get(id=ticket.contact_id)  # type: ignore[attr-defined]
         return contact, ticket, False, False
 
-    async def _next_number(self) -> int:
+    async def _reserve_numbers(self, count: int) -> list[int]:
+        """The next `count` ticket numbers (the counter row is locked until commit)."""
         start = self.services.settings.gateway.ticket_start
-        if not await Counter.filter(name="ticket").update(value=F("value") + 1):
-            await Counter.create(name="ticket", value=start)
-            return start
+        if not await Counter.filter(name="ticket").update(value=F("value") + count):
+            await Counter.create(name="ticket", value=start + count - 1)
+            return list(range(start, start + count))
         counter = await Counter.get(name="ticket")
-        if counter.value < start:
-            counter.value = start
+        if counter.value - count + 1 < start:
+            counter.value = start + count - 1
             await counter.save()
-        return counter.value
+        return list(range(counter.value - count + 1, counter.value + 1))
 
     async def _open_ticket(
         self, inbound: Inbound, contact: Contact, now: datetime, parent: Ticket | None = None
     ) -> Ticket:
-        services = self.services
-        locale = services.locale_for(inbound.locale or contact.locale)
-        subject = inbound.subject or clean_line(inbound.text.split("\n", 1)[0], 120)
-        ticket = await Ticket.create(
-            number=await self._next_number(), contact=contact, channel=inbound.channel,
-            mailbox=inbound.mailbox, conversation=inbound.thread.conversation,
-            subject=subject, locale=locale, parent=parent, created_at=now, updated_at=now,
-            last_customer_at=now,
-            first_response_due=services.sla.first_response_due(inbound.channel, "normal", now),
-            resolution_due=services.sla.resolution_due(inbound.channel, "normal", now),
-        )
+        number = (await self._reserve_numbers(1))[0]
+        ticket = await Ticket.create(**self._ticket_row(inbound, contact, number, now),
+                                     parent=parent)
         detail: dict[str, Any] = {"channel": inbound.channel}
         if parent is not None:
             detail["follows"] = parent.number
         await notices.audit(ticket, inbound.sender.address, "created", detail, now)
         return ticket
 
+    def _ticket_row(self, inbound: Inbound, contact: Contact, number: int,
+                    now: datetime) -> dict[str, Any]:
+        services, channel = self.services, inbound.channel
+        return {
+            "number": number, "contact_id": contact.id, "channel": channel,
+            "mailbox": inbound.mailbox, "conversation": inbound.thread.conversation,
+            "subject": inbound.subject or clean_line(inbound.text.split("\n", 1)[0], 120),
+            "locale": services.locale_for(inbound.locale or contact.locale),
+            "created_at": now, "updated_at": now, "last_customer_at": now,
+            "first_response_due": services.sla.first_response_due(channel, "normal", now),
+            "resolution_due": services.sla.resolution_due(channel, "normal", now),
+        }
+
+    @staticmethod
+    def _message_row(ticket_id: int, inbound: Inbound, now: datetime) -> dict[str, Any]:
+        return {
+            "ticket_id": ticket_id, "direction": "in", "author_kind": inbound.sender.kind,
+            "author_address": inbound.sender.address, "author_name": inbound.sender.name,
+            "visibility": "internal" if inbound.internal else "public",
+            "channel": inbound.channel, "external_id": inbound.external_id, "kind": "message",
+            "subject": inbound.subject, "text": inbound.text, "html": inbound.html,
+            "automated": inbound.automated, "raw_source": inbound.raw,
+            "created_at": inbound.received_at or now,
+        }
+
     async def _store(self, ticket: Ticket, inbound: Inbound, now: datetime) -> Message:
-        message = await Message.create(
-            ticket=ticket, direction="in", author_kind=inbound.sender.kind,
-            author_address=inbound.sender.address, author_name=inbound.sender.name,
-            visibility="internal" if inbound.internal else "public", channel=inbound.channel,
-            external_id=inbound.external_id, kind="message", subject=inbound.subject,
-            text=inbound.text, html=inbound.html, automated=inbound.automated,
-            raw_source=inbound.raw, created_at=inbound.received_at or now,
-        )
+        message = await Message.create(**self._message_row(ticket.id, inbound, now))
         if inbound.attachments:
             await store_attachments(message, inbound.attachments, self.services.settings)
         return message
 
-    # -- actions → outbox rows ---------------------------------------------------------
+    # -- responders, then their actions → outbox rows ------------------------------------
 
-    async def _apply(self, ctx: Context) -> list[Outbound]:
-        outbound: list[Outbound] = []
-        for action in ctx.actions:
-            try:
-                if isinstance(action, Reply):
-                    outbound.append(await self._reply(ctx, action))
-                elif isinstance(action, NotifyAgents):
-                    outbound.append(await self._notify(ctx, action))
-            except TemplateError as exc:
-                log.error("shipped template failed, %s not sent: %s", action, exc)
-                await notices.audit(ctx.ticket, "gateway", "template.failed",
-                                  {"action": repr(action), "error": str(exc)}, ctx.now)
-        return outbound
+    async def _respond(self, contexts: list[Context]) -> list[Accepted]:
+        """Run the responders on stored messages and write what they decided."""
+        await prepare_all(self.responders, contexts)
+        for ctx in contexts:
+            for responder in self.responders:
+                if ctx.stopped:
+                    break
+                if responder.matches(ctx):
+                    await responder.handle(ctx)
+        planned: list[tuple[int, Outbound, dict[str, Any] | None]] = []
+        for index, ctx in enumerate(contexts):
+            for action in ctx.actions:
+                try:
+                    if isinstance(action, Reply):
+                        out, message = await self._reply(ctx, action)
+                        planned.append((index, out, message))
+                    elif isinstance(action, NotifyAgents):
+                        planned.append((index, await self._notice(ctx, action), None))
+                except TemplateError as exc:
+                    log.error("shipped template failed, %s not sent: %s", action, exc)
+                    await notices.audit(ctx.ticket, "gateway", "template.failed",
+                                        {"action": repr(action), "error": str(exc)}, ctx.now)
+        stored = iter(await bulk.insert_ids(Message,
+                                            [m for _, _, m in planned if m is not None]))
+        queued: list[tuple[int, Outbound]] = []
+        rows: list[dict[str, Any]] = []
+        for index, out, message in planned:
+            ctx = contexts[index]
+            if out.audience == "agents" and not notices.has_console(self.services):
+                continue  # logged only
+            queued.append((index, out))
+            rows.append(notices.outbox_row(
+                ctx.ticket, out, ctx.now,
+                message_id=next(stored) if message is not None else None,
+                contact_id=ctx.contact.id if out.audience == "customer" else None))
+        outbox_ids = {id(out): row_id for (_, out), row_id in zip(
+            queued, await notices.queue_many(rows), strict=True)}
+        outbound: list[list[Outbound]] = [[] for _ in contexts]
+        for index, out, _ in planned:
+            row_id = outbox_ids.get(id(out))
+            outbound[index].append(replace(out, outbox_id=row_id) if row_id else out)
+        return [Accepted(ctx.ticket.number, ctx.ticket.id, ctx.message.id,
+                         new_ticket=ctx.new_ticket, reopened=ctx.reopened,
+                         outbound=tuple(outbound[i])) for i, ctx in enumerate(contexts)]
 
     async def _recipient(self, ctx: Context) -> str:
         ticket, inbound = ctx.ticket, ctx.inbound
@@ -369,7 +570,8 @@ class Gateway:
                                        "external_id", flat=True)
         return tuple(dict.fromkeys(ids[:1] + ids[-9:]))
 
-    async def _reply(self, ctx: Context, action: Reply) -> Outbound:
+    async def _reply(self, ctx: Context, action: Reply) -> tuple[Outbound, dict[str, Any]]:
+        """The answer to the customer and the message row that records it."""
         ticket = ctx.ticket
         if action.template is not None:
             subject, text = await notices.render(
@@ -378,26 +580,25 @@ class Gateway:
             kind = action.template
         else:
             subject, text, kind = "", action.text or "", "reply"
-        reply_to = await self._thread_ids(ctx)
         author = "bot" if action.automatic else "agent"
-        message = await Message.create(
-            ticket=ticket, direction="out", author_kind=author, channel=ticket.channel,
-            author_address=ctx.inbound.sender.address if author == "agent" else "",
-            author_name=ctx.inbound.sender.name if author == "agent" else "",
-            kind=kind, subject=subject, text=text, automated=action.automatic,
-            created_at=ctx.now)
+        message = {
+            "ticket_id": ticket.id, "direction": "out", "author_kind": author,
+            "channel": ticket.channel,
+            "author_address": ctx.inbound.sender.address if author == "agent" else "",
+            "author_name": ctx.inbound.sender.name if author == "agent" else "",
+            "kind": kind, "subject": subject, "text": text, "automated": action.automatic,
+            "created_at": ctx.now}
         out = Outbound(channel=ticket.channel, recipient=await self._recipient(ctx), text=text,
                        subject=subject, ticket_number=ticket.number, kind=kind,
-                       automatic=action.automatic, reply_to=reply_to,
+                       automatic=action.automatic, reply_to=await self._thread_ids(ctx),
                        extra={"locale": ticket.locale, "mailbox": ticket.mailbox})
-        row = await notices.queue(ticket, out, ctx.now, contact=ctx.contact, message=message)
-        return replace(out, outbox_id=row.id)
+        return out, message
 
-    async def _notify(self, ctx: Context, action: NotifyAgents) -> Outbound:
+    async def _notice(self, ctx: Context, action: NotifyAgents) -> Outbound:
         text = ctx.inbound.text
         if len(text) > NOTICE_EXCERPT:  # agents get an excerpt; the ticket has it all
             text = text[:NOTICE_EXCERPT].rstrip() + "…"
-        return await notices.notify_agents(
+        return await notices.agents_notice(
             self.services, ctx.ticket, action.template, ctx.now,
             customer_name=ctx.contact.name or ctx.inbound.sender.address, text=text,
             **action.extra)

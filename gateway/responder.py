@@ -13,6 +13,9 @@ Example:
     ...     async def handle(self, ctx: "Context") -> None:
     ...         ctx.reply("ack")
 
+When the gateway stores many messages at once it first calls a responder's optional
+`async prepare(contexts)`, so that one query can serve them all (see `prepare_all`).
+
 Responders are found by name through the `centralita.responders` entry points.
 """
 
@@ -66,6 +69,8 @@ class Context:
     services: Services
     actions: list[Action] = field(default_factory=list)
     stopped: bool = False
+    # What a responder's `prepare` looked up for this message ahead of `handle`.
+    facts: dict[str, Any] = field(default_factory=dict)
 
     def reply(self, template: str, *, automatic: bool = True, **extra: Any) -> None:
         """Answer the customer with the template `template`."""
@@ -93,6 +98,18 @@ class Responder(Protocol):
     def matches(self, ctx: Context) -> bool: ...
 
     async def handle(self, ctx: Context) -> None: ...
+
+
+async def prepare_all(responders: list[Responder], contexts: list[Context]) -> None:
+    """Let responders look up, in one query for many messages, what `handle` will need.
+
+    A responder may define `async prepare(contexts)` and leave its findings in
+    `ctx.facts`; `handle` must still work without them (a message handled alone).
+    """
+    for responder in responders:
+        prepare = getattr(responder, "prepare", None)
+        if prepare is not None and contexts:
+            await prepare(contexts)
 
 
 def responder_factories() -> dict[str, Callable[..., Responder]]:

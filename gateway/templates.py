@@ -139,6 +139,17 @@ _STATUS_LABELS = {
 # --- locale-aware filters ---------------------------------------------------------------------
 
 
+# Babel is slow (~50 µs a call) and a gateway formats the same few days and times all day.
+@functools.lru_cache(maxsize=4096)
+def _babel_date(value: date, pattern: str, locale: str) -> str:
+    return format_date(value, pattern, locale=locale)
+
+
+@functools.lru_cache(maxsize=4096)
+def _babel_time(value: time, locale: str) -> str:
+    return format_time(value, "short", locale=locale).replace("\u202f", " ")
+
+
 @dataclass(frozen=True)
 class _Formatter:
     locale: str
@@ -157,11 +168,11 @@ class _Formatter:
         other_year = d.year != self.local(self.now).year
         pattern = {"es": "EEEE d 'de' MMMM" + (" 'de' y" if other_year else ""),
                    "en": "EEEE, MMMM d" + (", y" if other_year else "")}.get(self.lang)
-        return format_date(d, pattern or "full", locale=self.locale)
+        return _babel_date(d, pattern or "full", self.locale)
 
     def time(self, value: datetime | time) -> str:
-        t = self.local(value) if isinstance(value, datetime) else value
-        return format_time(t, "short", locale=self.locale).replace("\u202f", " ")
+        t = self.local(value).time() if isinstance(value, datetime) else value
+        return _babel_time(t.replace(tzinfo=None), self.locale)
 
     def at(self, value: datetime) -> str:
         if self.lang == "es":

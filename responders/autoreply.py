@@ -11,11 +11,14 @@ Example (what María receives on Telegram at 22:30 on a Sunday):
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from gateway.models import OutboxItem
 from gateway.notices import audit
 from gateway.responder import Context
 
 ACK_KEYS = ["ack", "ack_closed"]
+RECENT_ACK = "autoreply.recent_ack"
 
 
 class AutoAcknowledge:
@@ -31,12 +34,33 @@ class AutoAcknowledge:
             and not inbound.internal
         )
 
+    async def prepare(self, contexts: list[Context]) -> None:
+        """One query for the whole batch: who already had an acknowledgement lately."""
+        wanted = [ctx for ctx in contexts if self.matches(ctx)]
+        if not wanted:
+            return
+        since = min(ctx.now for ctx in wanted) - wanted[0].services.settings.autoreply.window
+        recent = await OutboxItem.filter(
+            contact_id__in={ctx.contact.id for ctx in wanted},
+            channel__in={ctx.inbound.channel for ctx in wanted},
+            kind__in=ACK_KEYS, created_at__gte=since,
+        ).values_list("contact_id", "channel", "created_at")
+        latest: dict[tuple[int, str], datetime] = {}
+        for contact, channel, created in recent:
+            latest[(contact, channel)] = max(created, latest.get((contact, channel), created))
+        for ctx in wanted:
+            last = latest.get((ctx.contact.id, ctx.inbound.channel))
+            window_start = ctx.now - ctx.services.settings.autoreply.window
+            ctx.facts[RECENT_ACK] = last is not None and last >= window_start
+
     async def handle(self, ctx: Context) -> None:
-        since = ctx.now - ctx.services.settings.autoreply.window
-        already = await OutboxItem.filter(
-            contact=ctx.contact, channel=ctx.inbound.channel, kind__in=ACK_KEYS,
-            created_at__gte=since,
-        ).exists()
+        already = ctx.facts.get(RECENT_ACK)
+        if already is None:
+            since = ctx.now - ctx.services.settings.autoreply.window
+            already = await OutboxItem.filter(
+                contact=ctx.contact, channel=ctx.inbound.channel, kind__in=ACK_KEYS,
+                created_at__gte=since,
+            ).exists()
         if already:
             await audit(ctx.ticket, "autoreply", "ack.suppressed",
                         {"reason": "one acknowledgement per sender per window"}, ctx.now)
