@@ -63,9 +63,20 @@ async def insert(model: type[M], rows: Sequence[dict[str, Any]]) -> list[M]:
     """Insert `rows` (field name → value; missing fields take their default) in as few
     statements as the parameter limit allows; returns saved instances, in order."""
     complete, ids = await _insert(model, rows)
-    pk = model._meta.db_pk_column
-    return [model._init_from_db(**{pk: got, **row}) for row, got in zip(complete, ids,
-                                                                         strict=True)]
+    pk = model._meta.pk_attr
+    return [_saved(model, {pk: got, **row}) for row, got in zip(complete, ids, strict=True)]
+
+
+def _saved(model: type[M], values: dict[str, Any]) -> M:
+    """A saved instance from Python values (what `_init_from_db` does for DB values,
+    minus converting them)."""
+    instance = model.__new__(model)
+    instance._partial = False
+    instance._saved_in_db = True
+    instance._custom_generated_pk = False
+    instance._await_when_save = {}
+    instance.__dict__.update(values)
+    return instance
 
 
 async def insert_ids(model: type[Model], rows: Sequence[dict[str, Any]]) -> list[int]:

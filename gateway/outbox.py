@@ -24,7 +24,7 @@ import logging
 import random
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 from tortoise import connections
@@ -74,9 +74,30 @@ class RateLimiter:
             await self._sleep(max(0.001, (1 - self._tokens) / self.rate))  # type: ignore[misc]
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """One claimed outbox row: what sending it and recording the outcome need."""
+
+    id: int
+    ticket_id: int | None
+    message_id: int | None
+    channel: str
+    audience: str
+    recipient: str
+    kind: str
+    subject: str
+    text: str
+    automatic: bool
+    payload: dict
+    attempts: int
+
+
+CLAIMED_FIELDS = [f.name for f in fields(Claimed)]
+
+
 @dataclass
 class _Outcome:
-    item: OutboxItem
+    item: Claimed
     platform_id: str | None = None
     error: str | None = None
     permanent: bool = False
@@ -124,13 +145,13 @@ class Outbox:
         """One pass: claim a batch of due rows (or only the rows `only`), deliver them,
         record outcomes; returns how many rows were handled."""
         items = await self._claim(self.clock.now(), only)
-        by_channel: dict[str, list[OutboxItem]] = defaultdict(list)
+        by_channel: dict[str, list[Claimed]] = defaultdict(list)
         for item in items:
             by_channel[item.channel].append(item)
         await asyncio.gather(*(self._deliver_channel(rows) for rows in by_channel.values()))
         return len(items)
 
-    async def _claim(self, now: datetime, only: Collection[int] | None) -> list[OutboxItem]:
+    async def _claim(self, now: datetime, only: Collection[int] | None) -> list[Claimed]:
         if not self.adapters:
             return []
         lease_until = now + self.settings.lease
@@ -149,9 +170,10 @@ class Outbox:
                 return []
             await OutboxItem.filter(id__in=ids).update(
                 status="sending", lease_until=lease_until, attempts=F("attempts") + 1)
-        return await OutboxItem.filter(id__in=ids).order_by("id")
+            rows = await OutboxItem.filter(id__in=ids).order_by("id").values(*CLAIMED_FIELDS)
+        return [Claimed(**row) for row in rows]
 
-    async def _deliver_channel(self, items: list[OutboxItem]) -> None:
+    async def _deliver_channel(self, items: list[Claimed]) -> None:
         adapter = self.adapters[items[0].channel]
         limiter = self.limiter(items[0].channel)
         outcomes = []
@@ -163,7 +185,7 @@ class Outbox:
             outcomes.append(outcome)
         await self._record(outcomes)
 
-    async def _send(self, adapter: Adapter, item: OutboxItem) -> _Outcome:
+    async def _send(self, adapter: Adapter, item: Claimed) -> _Outcome:
         payload = dict(item.payload or {})
         message = Outbound(
             channel=item.channel, recipient=item.recipient, text=item.text,
@@ -200,8 +222,8 @@ class Outbox:
                  "platform_id": o.platform_id, "lease_until": None, "last_error": None}
                 for o in delivered])
             await bulk.update(Message, ["external_id"], [
-                {"id": o.item.message_id, "external_id": o.platform_id}  # type: ignore[attr-defined]
-                for o in delivered if o.platform_id and o.item.message_id])  # type: ignore[attr-defined]
+                {"id": o.item.message_id, "external_id": o.platform_id}
+                for o in delivered if o.platform_id and o.item.message_id])
             for outcome in outcomes:
                 item = outcome.item
                 if outcome.error is None:
@@ -214,12 +236,12 @@ class Outbox:
                         next_attempt_at=now + self.backoff(item.attempts, outcome.retry_after))
                     log.info("outbox row %s: %s; retry %d", item.id, outcome.error, item.attempts)
 
-    async def _give_up(self, item: OutboxItem, reason: str, now: datetime) -> None:
+    async def _give_up(self, item: Claimed, reason: str, now: datetime) -> None:
         await OutboxItem.filter(id=item.id).update(status="dead", lease_until=None,
                                                    last_error=reason)
         log.warning("outbox row %s to %s:%s is dead: %s", item.id, item.channel,
                     item.recipient, reason)
-        ticket = await Ticket.get_or_none(id=item.ticket_id)  # type: ignore[attr-defined]
+        ticket = await Ticket.get_or_none(id=item.ticket_id)
         await AuditEvent.create(ticket=ticket, actor="outbox", action="delivery.failed",
                                 detail={"outbox": item.id, "channel": item.channel,
                                         "kind": item.kind, "reason": reason,

@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +33,8 @@ class SlaClock:
     def __init__(self, settings: SlaSettings, hours: BusinessHours) -> None:
         self.settings = settings
         self.hours = hours
+        # Messages stored together share one instant: compute each due time once.
+        self._business_add = functools.lru_cache(maxsize=1024)(hours.add_business_minutes)
 
     def _minutes(self, table: dict[str, int], default: int, channel: str, priority: str) -> float:
         factor = self.settings.priority_factor.get(priority, 1.0)  # type: ignore[call-overload]
@@ -44,7 +47,7 @@ class SlaClock:
 
     def add(self, channel: str, start: datetime, minutes: float) -> datetime:
         if self.settings.business.get(channel, True):
-            return self.hours.add_business_minutes(start, minutes)
+            return self._business_add(start, minutes)
         return (start + timedelta(minutes=minutes)).astimezone(self.hours.tz)
 
     def elapsed_minutes(self, channel: str, start: datetime, end: datetime) -> float:
@@ -90,7 +93,7 @@ class DbTemplateStore:
         return self._current.get((key, locale, channel))
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: `opening` caches per instance
 class Services:
     """The shared pieces, built once from settings."""
 
@@ -134,11 +137,17 @@ class Services:
             return configured
         return STATUS_COMMANDS.get(channel, {}).get(locale, "")
 
+    @functools.lru_cache(maxsize=256)  # noqa: B019 (one Services per process)
+    def opening(self, now: datetime) -> tuple[bool, datetime | None]:
+        """(open at `now`?, next opening if closed), cached: a batch shares its instant."""
+        open_now = self.hours.is_open(now)
+        return open_now, None if open_now else self.hours.next_opening(now)
+
     def template_context(
         self, ticket: Ticket, *, customer_name: str, now: datetime, **extra: Any
     ) -> dict[str, Any]:
         """The variables every template sees (see TemplateEngine.variables)."""
-        open_now = self.hours.is_open(now)
+        open_now, next_opening = self.opening(now)
         first = customer_name.split()[0] if customer_name.strip() else ""
         context: dict[str, Any] = {
             "company": self.settings.gateway.name,
@@ -154,7 +163,7 @@ class Services:
             "channel": ticket.channel,
             "open_now": open_now,
             "hours": self.hours_summary(ticket.locale),
-            "next_opening": None if open_now else self.hours.next_opening(now),
+            "next_opening": next_opening,
             "due_at": ticket.first_response_due or self.sla.first_response_due(
                 ticket.channel, ticket.priority, now
             ),

@@ -65,4 +65,4 @@ class AutoAcknowledge:
             await audit(ctx.ticket, "autoreply", "ack.suppressed",
                         {"reason": "one acknowledgement per sender per window"}, ctx.now)
             return
-        ctx.reply("ack" if ctx.services.hours.is_open(ctx.now) else "ack_closed")
+        ctx.reply("ack" if ctx.services.opening(ctx.now)[0] else "ack_closed")
