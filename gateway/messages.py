@@ -71,12 +71,16 @@ class ThreadHint:
     - `ticket_number`: a number the sender named (subject tag `[#1042]`); honoured only
       when the sender takes part in that ticket, or is an agent.
     - `new_ticket`: the sender asked for a new ticket explicitly (Telegram `/nuevo`).
+    - `verified`: `ticket_number` comes from proof the sender got our mail about that
+      ticket (an email reply address with a valid token): honoured without the
+      participant check.
     """
 
     reply_to: tuple[str, ...] = ()
     conversation: str | None = None
     ticket_number: int | None = None
     new_ticket: bool = False
+    verified: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,8 @@ class Inbound:
     `external_id` is the platform's id (Telegram update id, Slack event id, email
     Message-ID): the pipeline's dedup key together with `channel`, so a re-delivery is a
     no-op. `automated` marks mail or messages sent by machines (auto-replies, bounces,
-    lists): they are stored but never answered automatically.
+    lists): they are stored but never answered automatically. `kind` is "message", or
+    "bounce" for a delivery failure report (agents are told) or "auto_reply".
     """
 
     channel: str
@@ -103,6 +108,7 @@ class Inbound:
     received_at: datetime | None = None
     mailbox: str = ""
     raw: bytes | None = None
+    kind: str = "message"
 
 
 @dataclass(frozen=True)

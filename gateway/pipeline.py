@@ -410,7 +410,8 @@ class Gateway:
             return ticket
         if hint.ticket_number is not None:
             named = await Ticket.get_or_none(number=hint.ticket_number)
-            if named is not None and await self._takes_part(named, contact, inbound):
+            if named is not None and (hint.verified or await self._takes_part(
+                    named, contact, inbound)):
                 return named
         if hint.conversation:
             return await Ticket.filter(
@@ -493,7 +494,8 @@ class Gateway:
             "ticket_id": ticket_id, "direction": "in", "author_kind": inbound.sender.kind,
             "author_address": inbound.sender.address, "author_name": inbound.sender.name,
             "visibility": "internal" if inbound.internal else "public",
-            "channel": inbound.channel, "external_id": inbound.external_id, "kind": "message",
+            "channel": inbound.channel, "external_id": inbound.external_id,
+            "kind": clean_line(inbound.kind, 32) or "message",
             "subject": inbound.subject, "text": inbound.text, "html": inbound.html,
             "automated": inbound.automated, "raw_source": inbound.raw,
             "created_at": inbound.received_at or now,
@@ -591,7 +593,8 @@ class Gateway:
         out = Outbound(channel=ticket.channel, recipient=await self._recipient(ctx), text=text,
                        subject=subject, ticket_number=ticket.number, kind=kind,
                        automatic=action.automatic, reply_to=await self._thread_ids(ctx),
-                       extra={"locale": ticket.locale, "mailbox": ticket.mailbox})
+                       extra={"locale": ticket.locale, "mailbox": ticket.mailbox,
+                              "ticket_subject": ticket.subject})
         return out, message
 
     async def _notice(self, ctx: Context, action: NotifyAgents) -> Outbound:

@@ -18,7 +18,7 @@ import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -35,6 +35,7 @@ from pydantic_settings import SettingsError as EnvSourceError
 from gateway.hours import BusinessHours, HoursError
 
 Locale = Literal["es", "en"]
+M = TypeVar("M", bound=BaseModel)
 PRIORITIES = ("low", "normal", "high", "urgent")
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|d|h|m|s)")  # ms before m
@@ -256,3 +257,16 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         lines = [_describe(e) for e in exc.errors()]
         raise SettingsError(f"{path}: " + ("\n  ".join(lines) if len(lines) == 1 else
                             "\n  " + "\n  ".join(lines))) from None
+
+
+def channel_settings(settings: Settings, channel: str, model: type[M]) -> M:
+    """An adapter's typed settings from `[channels.<channel>]`, checked like the rest.
+
+    Example: `channel_settings(settings, "email", EmailSettings)`; a mistake raises
+    SettingsError naming the key, e.g. `channels.email.mailboxes.0.imap_port: …`.
+    """
+    try:
+        return model(**settings.channels.get(channel, {}))
+    except ValidationError as exc:
+        lines = [_describe({**e, "loc": ("channels", channel, *e["loc"])}) for e in exc.errors()]
+        raise SettingsError("\n  ".join(lines)) from None
