@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from gateway.adapter import Adapter
+from gateway.adapter import Adapter, adapter_factories
 from gateway.clock import Clock
 from gateway.outbox import Outbox
 from gateway.pipeline import Gateway
@@ -32,6 +33,30 @@ def load_responders(settings: Settings) -> list[Responder]:
             raise SettingsError(
                 f"responders.order: unknown responder {name!r} (installed: {installed})")
     return [factories[name]() for name in settings.responders.order]
+
+
+def build_adapters(settings: Settings, clock: Clock | None = None,
+                   **options: Any) -> dict[str, Adapter]:
+    """One adapter per `[channels.<name>]` table (unless `enabled = false`), found by name
+    through the `centralita.adapters` entry points and built with `from_settings`.
+
+    `options` (e.g. `progress=` for a first email sync) go to adapters that accept them.
+    """
+    factories = adapter_factories()
+    adapters: dict[str, Adapter] = {}
+    for name, table in settings.channels.items():
+        if not table.get("enabled", True):
+            continue
+        factory = factories.get(name)
+        if factory is None or not hasattr(factory, "from_settings"):
+            installed = ", ".join(sorted(n for n, f in factories.items()
+                                         if hasattr(f, "from_settings"))) or "none"
+            raise SettingsError(f"channels.{name}: no channel adapter called {name!r} is "
+                                f"installed (installed: {installed})")
+        accepted = {k: v for k, v in options.items()
+                    if k in factory.from_settings.__code__.co_varnames}
+        adapters[name] = factory.from_settings(settings, clock=clock, **accepted)
+    return adapters
 
 
 @dataclass

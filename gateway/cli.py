@@ -1,6 +1,7 @@
 """`centralita`: the command line.
 
     centralita migrate
+    centralita run
     centralita simulate --channel telegram --from 12345 --name "María" --text "Hola"
     centralita tickets --status open
     centralita ticket 1001
@@ -80,9 +81,10 @@ def main_options(
 def check(ctx: typer.Context) -> None:
     """Check settings.toml and show what it means: hours, SLA, database."""
     s = _settings(ctx)
-    from gateway.app import load_responders
+    from gateway.app import build_adapters, load_responders
 
     load_responders(s)  # [responders] order must name installed responders
+    channels = build_adapters(s)  # every [channels.<name>] table is checked by its adapter
     hours = s.hours.build()
     table = Table(title=f"{s.gateway.name} — settings are valid", show_header=False)
     table.add_row("database", s.database.url)
@@ -95,6 +97,7 @@ def check(ctx: typer.Context) -> None:
         kind = "business" if s.sla.business.get(channel, True) else "calendar"
         table.add_row(f"first response, {channel}", f"{minutes} {kind} minutes")
     table.add_row("responders", ", ".join(s.responders.order))
+    table.add_row("channels", ", ".join(channels) or "none configured")
     out.print(table)
 
 
@@ -119,6 +122,58 @@ def migrate(ctx: typer.Context) -> None:
     _run(go)
     out.print(f"[green]database is up to date[/green] ({s.database.url})"
               + ("" if steps else " — nothing to do"))
+
+
+@app.command()
+def run(ctx: typer.Context) -> None:
+    """Run the gateway: read every channel in [channels], deliver answers, until Ctrl-C.
+
+    A first email sync shows a progress bar on a terminal (counts go to the log always).
+    """
+    import signal
+
+    from rich.progress import Progress
+
+    from gateway.app import assemble, build_adapters
+
+    s = _settings(ctx)
+    if not s.channels:
+        raise Failure("no channels to run: add a [channels.<name>] table to settings.toml "
+                      "(e.g. [channels.email] with a [[channels.email.mailboxes]] entry)")
+    logging.getLogger("centralita").setLevel(logging.INFO)
+    bar = Progress(console=err, transient=True) if err.is_terminal else None
+    tasks: dict[str, Any] = {}
+
+    def progress(key: str, done: int, total: int) -> None:
+        if bar is None:
+            return
+        if key not in tasks:
+            tasks[key] = bar.add_task(f"importing {key}", total=total)
+        bar.update(tasks[key], completed=done, total=total)
+
+    async def go() -> None:
+        await run_migrations(s.database.url)
+        async with database(s.database.url):
+            adapters = build_adapters(s, progress=progress)
+            running = assemble(s, adapters=adapters)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await running.start()
+            out.print(f"[green]running[/green]: {', '.join(adapters)} — Ctrl-C stops")
+            dispatcher = asyncio.create_task(running.outbox.run(stop))
+            await stop.wait()
+            await running.stop()
+            running.outbox.wake()
+            await dispatcher
+
+    if bar is not None:
+        with bar:
+            _run(go)
+    else:
+        _run(go)
+    out.print("stopped: nothing pending is lost (it waits in the database)")
 
 
 def _parse_at(value: str | None, tz: ZoneInfo) -> datetime | None:
@@ -147,6 +202,9 @@ def simulate(
         help="when, e.g. 2026-11-22T22:30 (in the hours time zone); default: now")] = None,
     lang: Annotated[str | None, typer.Option(help="the customer's language: es or en")] = None,
     automated: Annotated[bool, typer.Option(help="mark as an automated sender")] = False,
+    eml: Annotated[Path | None, typer.Option(
+        help="an email file (.eml) to receive as it would arrive in the support mailbox")
+                   ] = None,
 ) -> None:
     """Run one message through the real pipeline and show what everyone would receive.
 
@@ -163,6 +221,8 @@ def simulate(
                     else text_file.read_text(encoding="utf-8", errors="surrogateescape"))
         except OSError as exc:
             raise Failure(f"--text-file: cannot read {text_file}: {exc.strerror}") from None
+    if eml is not None:
+        channel = "email"
     hours = s.hours.build()
     moment = _parse_at(at, hours.tz)
     clock = ManualClock(moment) if moment else SystemClock()
@@ -181,6 +241,8 @@ def simulate(
                 subject=subject, external_id=f"simulate-{now.timestamp()}-{id(clock)}",
                 thread=ThreadHint(conversation=sender if channel != "email" else None),
                 automated=automated, locale=lang, received_at=now)
+            if eml is not None:
+                inbound = _read_eml(s, eml, now)
             try:
                 accepted = await running.gateway.receive(inbound)
             except InboundRejected as exc:
@@ -191,6 +253,26 @@ def simulate(
             _show_simulation(s, hours, now, inbound, accepted)
 
     _run(go)
+
+
+def _read_eml(s: Settings, path: Path, now: datetime) -> Inbound:
+    """An .eml file as the email channel would receive it (the first configured mailbox,
+    or a stand-in when none is configured: simulate never connects to a server)."""
+    from adapters.email.parse import parse_email
+    from adapters.email.settings import EmailSettings, MailboxSettings
+    from adapters.email.tokens import ReplyTokens
+    from gateway.settings import channel_settings
+
+    try:
+        raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    except OSError as exc:
+        raise Failure(f"--eml: cannot read {path}: {exc.strerror}") from None
+    email = channel_settings(s, "email", EmailSettings)
+    box = email.mailboxes[0] if email.mailboxes else MailboxSettings(
+        name="soporte", address="soporte@example.com", imap_host="localhost",
+        imap_user="soporte", smtp_host="localhost")
+    return parse_email(raw, mailbox=box, settings=email, tokens=ReplyTokens(email.token_secret),
+                       max_attachment=s.attachments.max_bytes, received_at=now)
 
 
 def _show_simulation(s: Settings, hours: Any, now: datetime, inbound: Inbound,
@@ -312,7 +394,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except (SettingsError, Failure) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(Text.assemble(("error:", "red"), f" {exc}"), highlight=False)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
@@ -324,7 +406,8 @@ def main() -> None:
         if isinstance(exc, typer.TyperException):
             exc.show()
             sys.exit(exc.exit_code)
-        err.print(f"[red]error:[/red] {type(exc).__name__}: {exc}", highlight=False)
+        err.print(Text.assemble(("error:", "red"), f" {type(exc).__name__}: {exc}"),
+                  highlight=False)
         err.print("(run with -v for details)")
         if logging.getLogger().isEnabledFor(logging.INFO):
             raise

@@ -232,3 +232,22 @@ class AuditEvent(Model):
 
     class Meta:
         table = "audit_event"
+
+
+class ChannelState(Model):
+    """Where an adapter is in its platform's stream, kept across restarts.
+
+    Example: the email channel keeps, per mailbox and folder, the IMAP UIDVALIDITY and the
+    last UID whose message was committed (key "soporte/INBOX", value {"uidvalidity": 7,
+    "last_uid": 1234}).
+    """
+
+    id = fields.IntField(primary_key=True)
+    channel = fields.CharField(max_length=32)
+    key = fields.CharField(max_length=200)
+    value = fields.JSONField(default=dict)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "channel_state"
+        unique_together = (("channel", "key"),)

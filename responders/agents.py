@@ -1,4 +1,5 @@
-"""Tell the agents' console when a ticket is opened or reopened.
+"""Tell the agents' console when a ticket is opened or reopened, or when a customer's
+mail server reports that one of our answers did not arrive (a bounce).
 
 Example notice: "Nuevo ticket #1001 por telegram de María: Hola, mi pedido no llegó".
 """
@@ -12,7 +13,14 @@ class NotifyAgents:
     name = "agents"
 
     def matches(self, ctx: Context) -> bool:
-        return ctx.inbound.sender.kind != "agent" and (ctx.new_ticket or ctx.reopened)
+        inbound = ctx.inbound
+        return inbound.sender.kind != "agent" and (
+            ctx.new_ticket or ctx.reopened or inbound.kind == "bounce")
 
     async def handle(self, ctx: Context) -> None:
-        ctx.notify_agents("new_ticket", reopened=ctx.reopened)
+        if ctx.inbound.kind == "bounce":
+            reason = next((line.strip() for line in ctx.inbound.text.splitlines()
+                           if line.strip()), "the customer's mail server refused our answer")
+            ctx.notify_agents("delivery_failed", reason=reason[:300])
+        else:
+            ctx.notify_agents("new_ticket", reopened=ctx.reopened)

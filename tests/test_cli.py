@@ -305,3 +305,39 @@ def test_the_same_commands_work_on_postgresql(tmp_path: Path, postgres_url: str)
     assert re.search(r"Ticket #\d+ — new ticket", run.out), run
     assert "Pía receives on telegram" in run.out
     assert not (tmp_path / "centralita.sqlite3").exists()  # it really used PostgreSQL
+
+
+def test_an_admin_replays_a_customers_eml_file_and_sees_the_acknowledgement(
+        tmp_path: Path) -> None:
+    write_settings(tmp_path)
+    eml = tmp_path / "maria.eml"
+    eml.write_bytes(
+        b"From: =?UTF-8?Q?Mar=C3=ADa_P=C3=A9rez?= <maria@cliente.test>\r\n"
+        b"To: soporte@example.com\r\nSubject: =?UTF-8?Q?Mi_pedido_no_lleg=C3=B3?=\r\n"
+        b"Message-ID: <eml-1@cliente.test>\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"\r\nHola, hice el pedido 5531 y no me llega.\r\n")
+    first = centralita(tmp_path, "simulate", "--eml", str(eml), "--at", "2026-11-23T10:00")
+    assert first.code == 0, first
+    assert "María Pérez" in first.out and "maria@cliente.test" in first.out
+    assert "Ticket #1001" in first.out and "new ticket" in first.out
+    assert "[#1001]" in first.out  # the subject of the acknowledgement
+    # The same file again is the same mail: recognised by its Message-ID, not answered.
+    again = centralita(tmp_path, "simulate", "--eml", str(eml))
+    assert again.code == 0 and "duplicate" in again.out, again
+
+
+def test_run_without_any_channel_says_what_to_configure(tmp_path: Path) -> None:
+    write_settings(tmp_path)
+    done = centralita(tmp_path, "run")
+    assert done.code == 2 and "[channels." in done.err, done
+
+
+def test_run_with_a_wrong_mailbox_setting_names_the_key(tmp_path: Path) -> None:
+    settings = write_settings(tmp_path)
+    settings.write_text(settings.read_text() + '\n[channels.email]\n[[channels.email.mailboxes]]'
+                        '\nname = "soporte"\naddress = "soporte@example.com"\n'
+                        'imap_host = "127.0.0.1"\nimap_user = "soporte"\nsmtp_host = "x"\n'
+                        'smtp_security = "ssl"\n')
+    done = centralita(tmp_path, "run")
+    assert done.code == 2 and "channels.email.mailboxes.0.smtp_security" in done.err, done
+    assert "Traceback" not in done.err

@@ -1,0 +1,107 @@
+"""The email channel: every mailbox read over IMAP (IDLE), answers sent over SMTP.
+
+A thin converter: raw mail → `Inbound` (parse.py), `Outbound` → MIME (compose.py); the
+reading loop is imap.py and the sending is smtp.py. Replies leave from the mailbox the
+customer wrote to (`Outbound.extra["mailbox"]`).
+
+Example:
+    >>> adapter = EmailAdapter.from_settings(load_settings())      # doctest: +SKIP
+    >>> await adapter.start(gateway.receive)                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+
+from adapters.email.compose import compose
+from adapters.email.imap import MailboxReader, Progress
+from adapters.email.parse import parse_email
+from adapters.email.settings import EmailSettings, MailboxSettings
+from adapters.email.smtp import send_smtp
+from adapters.email.tokens import ReplyTokens
+from gateway.adapter import Sink
+from gateway.clock import Clock, SystemClock
+from gateway.messages import Inbound, Outbound, Receipt
+from gateway.settings import Settings, SettingsError, channel_settings
+
+log = logging.getLogger("centralita.email")
+
+
+class EmailAdapter:
+    """`start` reads every configured mailbox; `send` delivers one answer by SMTP."""
+
+    channel = "email"
+
+    def __init__(self, settings: EmailSettings, *, company: str = "", clock: Clock | None = None,
+                 max_attachment: int = 20 * 1024 * 1024, progress: Progress | None = None
+                 ) -> None:
+        if not settings.mailboxes:
+            raise SettingsError("channels.email.mailboxes: at least one mailbox is needed")
+        self.settings = settings
+        self.company = company
+        self.clock = clock or SystemClock()
+        self.max_attachment = max_attachment
+        self.progress = progress
+        self.tokens = ReplyTokens(settings.token_secret)
+        self.readers: list[MailboxReader] = []
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sink: Sink | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, clock: Clock | None = None,
+                      progress: Progress | None = None) -> EmailAdapter:
+        """The adapter `[channels.email]` describes (SettingsError names a wrong key)."""
+        return cls(channel_settings(settings, "email", EmailSettings),
+                   company=settings.gateway.name, clock=clock,
+                   max_attachment=settings.attachments.max_bytes, progress=progress)
+
+    def parse(self, raw: bytes, mailbox: MailboxSettings,
+              received_at: datetime | None = None) -> Inbound:
+        """One raw mail as the gateway's Inbound (never raises)."""
+        return parse_email(raw, mailbox=mailbox, settings=self.settings, tokens=self.tokens,
+                           max_attachment=self.max_attachment, received_at=received_at)
+
+    async def start(self, sink: Sink) -> None:
+        self._sink = sink
+        self._stop.clear()
+        for box in self.settings.mailboxes:
+            reader = MailboxReader(box, self.settings, clock=self.clock, progress=self.progress,
+                                   handle=lambda batch, box=box: self._receive(box, batch))
+            self.readers.append(reader)
+            self._tasks.append(asyncio.create_task(reader.run(self._stop),
+                                                   name=f"imap {box.name}"))
+
+    async def _receive(self, box: MailboxSettings,
+                       batch: list[tuple[bytes, datetime | None]]) -> None:
+        """Store a fetched chunk; returns once every message is committed (or raises, and
+        the reader fetches the chunk again: dedup makes that safe)."""
+        assert self._sink is not None
+        inbounds = [self.parse(raw, box, date) for raw, date in batch]
+        results = await asyncio.gather(*(self._sink(i) for i in inbounds),
+                                       return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            raise RuntimeError(f"{len(failed)} of {len(batch)} message(s) were not stored: "
+                               f"{failed[0]!r}")
+
+    async def send(self, message: Outbound) -> Receipt:
+        box = self.settings.mailbox(str(message.extra.get("mailbox", "")))
+        mime, message_id = compose(message, mailbox=box, settings=self.settings,
+                                   tokens=self.tokens, now=self.clock.now(),
+                                   company=self.company)
+        await send_smtp(mime, box)
+        log.info("sent %s for ticket %s to %s as %s", message.kind, message.ticket_number,
+                 message.recipient, message_id)
+        return Receipt(platform_id=message_id)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 10)
+        self._tasks.clear()
+        self.readers.clear()
