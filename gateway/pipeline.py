@@ -73,17 +73,17 @@ _Outcome = tuple["asyncio.Future[Accepted]", "Accepted | None", "BaseException |
 
 
 def _together_ok(inbound: Inbound) -> bool:
-    """A customer's message with nothing unusual: no reply ids, no ticket named, no files."""
-    hint = inbound.thread
-    return (inbound.sender.kind == "customer" and not hint.reply_to
-            and hint.ticket_number is None and not inbound.attachments)
+    """A customer's message that names no ticket by number (that needs the participant
+    check, one by one)."""
+    return inbound.sender.kind == "customer" and inbound.thread.ticket_number is None
 
 
 def _runs(batch: list[_Item]) -> list[tuple[list[_Item], bool]]:
     """Split a batch, in order, into runs stored together and messages stored alone.
 
-    Messages in one run never share a sender, a chat or a platform id, so none of them
-    depends on another; anything else starts a new run, which keeps arrival order.
+    Messages in one run never share a sender, a chat or a platform id, and none answers
+    another of the run, so none of them depends on another; anything else starts a new
+    run, which keeps arrival order.
     """
     runs: list[tuple[list[_Item], bool]] = []
     current: list[_Item] = []
@@ -101,7 +101,9 @@ def _runs(batch: list[_Item]) -> list[tuple[list[_Item], bool]]:
             mine.add(("chat", inbound.channel, inbound.thread.conversation))
         if inbound.external_id:
             mine.add(("id", inbound.channel, inbound.external_id))
-        if keys & mine:
+            mine.add(("answers", inbound.external_id))
+        answers = {("answers", ref) for ref in inbound.thread.reply_to}
+        if keys & (mine | answers):
             runs.append((current, True))
             current, keys = [], set()
         current.append(item)
@@ -303,19 +305,39 @@ class Gateway:
                 locale=row["contact__locale"], created_at=row["contact__created_at"])
         chats = {(i.channel, i.thread.conversation) for i, _ in fresh
                  if i.thread.conversation and not i.thread.new_ticket}
-        latest: dict[tuple[str, str], Ticket] = {}
+        by_chat: dict[tuple[str, str], int] = {}
         if chats:
-            newest = await Ticket.filter(
+            for row in await Ticket.filter(
                 channel__in={c for c, _ in chats}, conversation__in={v for _, v in chats}
-            ).annotate(last=Max("id")).group_by("channel", "conversation").values_list(
-                "last", flat=True)
-            for ticket in await Ticket.filter(id__in=list(newest)):
-                latest[(ticket.channel, ticket.conversation)] = ticket  # type: ignore[index]
+            ).annotate(last=Max("id")).group_by("channel", "conversation").values(
+                    "channel", "conversation", "last"):
+                by_chat[(row["channel"], row["conversation"])] = row["last"]
+        # Reply ids → the ticket of the newest stored message they name (as _by_reply_ids).
+        answered: dict[str, tuple[int, int]] = {}
+        if refs := {r for i, _ in fresh if not i.thread.new_ticket for r in i.thread.reply_to}:
+            for row in await Message.filter(external_id__in=list(refs)).values(
+                    "external_id", "id", "ticket_id"):
+                if row["id"] > answered.get(row["external_id"], (0, 0))[0]:
+                    answered[row["external_id"]] = (row["id"], row["ticket_id"])
+        wanted: dict[int, int | None] = {}  # index in fresh → ticket id
+        for index, (inbound, _) in enumerate(fresh):
+            hint = inbound.thread
+            found = [answered[r] for r in hint.reply_to if r in answered]
+            if hint.new_ticket:
+                wanted[index] = None
+            elif found:
+                wanted[index] = max(found)[1]
+            else:
+                wanted[index] = by_chat.get((inbound.channel, hint.conversation or ""))
+        tickets = {t.id: t for t in await Ticket.filter(
+            id__in=[t for t in wanted.values() if t is not None])} if any(
+                wanted.values()) else {}
 
         plans: list[tuple[_Item, Contact | None, Ticket | None]] = []
-        for inbound, future in fresh:
+        for index, (inbound, future) in enumerate(fresh):
             contact = known.get((inbound.channel, inbound.sender.address))
-            ticket = latest.get((inbound.channel, inbound.thread.conversation or ""))
+            ticket_id = wanted[index]
+            ticket = tickets.get(ticket_id) if ticket_id is not None else None
             if (ticket is not None and ticket.status != "open") or (
                     contact is not None and inbound.sender.name and not contact.name):
                 left.append((inbound, future))  # reopening, a new linked ticket, a rename
@@ -357,6 +379,9 @@ class Gateway:
         messages = await bulk.insert(Message, [
             self._message_row(ticket.id, inbound, now)
             for (inbound, _), _, ticket, _ in threads])
+        for ((inbound, _), _, _, _), message in zip(threads, messages, strict=True):
+            if inbound.attachments:
+                await store_attachments(message, inbound.attachments, self.services.settings)
         contexts = [
             Context(inbound=inbound, ticket=ticket, contact=contact, message=message,
                     new_ticket=new, reopened=False, now=now, services=self.services)
