@@ -283,9 +283,20 @@ async def test_her_client_shows_plain_text_and_safe_html_of_the_same_words(
     assert max(len(line) for line in server.mailroom.raw().split(b"\r\n")) <= 998
 
 
+async def test_an_answer_keeps_the_customers_subject_so_gmail_threads_it(
+        server: Server) -> None:
+    # The acknowledgement template has its own subject, but an answer in María's thread
+    # must carry hers: Gmail joins a conversation only when the subject matches.
+    await deliver(acknowledgement(subject="Recibimos tu solicitud [#1042]"),
+                  mailbox(server.port))
+    assert server.mailroom.mail()["Subject"] == "Re: Mi pedido no llegó [#1042]"
+
+
 async def test_spanish_subject_and_sender_name_arrive_intact(server: Server) -> None:
     box = mailbox(server.port, display_name="Atención al Cliente — Ñandú")
-    await deliver(acknowledgement(subject="¿Recibió su pedido? Encuesta rápida"), box)
+    # A survey that starts its own conversation keeps the template's subject.
+    await deliver(acknowledgement(subject="¿Recibió su pedido? Encuesta rápida", reply_to=()),
+                  box)
 
     mail = server.mailroom.mail()
     assert mail["Subject"] == "¿Recibió su pedido? Encuesta rápida [#1042]"

@@ -125,10 +125,13 @@ class _IdListHeader(str):
 
 
 def _subject(out: Outbound, settings: EmailSettings) -> str:
+    """"Re: <the customer's subject> [#1042]" for anything answering the customer's mail
+    (Gmail and others put a message in the conversation only when the subject matches);
+    the template's subject for mail that starts a conversation."""
+    base = clean_header(out.extra.get("ticket_subject", ""))
     subject = clean_header(out.subject)
-    if not subject:
-        base = clean_header(out.extra.get("ticket_subject", ""))
-        subject = base if _RE.match(base) else f"Re: {base}".strip()
+    if base and (out.reply_to or not subject):
+        subject = base if _RE.match(base) else f"Re: {base}"
     if out.ticket_number is not None:
         tag = settings.subject_tag.format(number=out.ticket_number)
         if tag not in subject:
