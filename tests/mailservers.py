@@ -31,6 +31,7 @@ from aioimaplib import IMAP4
 from aiosmtpd.controller import Controller
 
 USER = "soporte@example.test"
+SALES = "ventas@example.test"
 PASSWORD = "secret"
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 DOVEADM = shutil.which("doveadm") or "/usr/bin/doveadm"
@@ -88,7 +89,8 @@ def dovecot_missing() -> str | None:
 
 
 class Dovecot:
-    """A Dovecot IMAP server of our own, with one user, `USER`/`PASSWORD`."""
+    """A Dovecot IMAP server of our own, with two mailboxes, `USER` and `SALES`, both with
+    `PASSWORD`."""
 
     def __init__(self) -> None:
         # Its own directory, readable by Dovecot's unprivileged processes (pytest's
@@ -105,7 +107,8 @@ class Dovecot:
         (d / "mail").mkdir(exist_ok=True)
         root = os.geteuid() == 0
         uid, gid = (65534, 65534) if root else (os.getuid(), os.getgid())
-        (d / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
+        (d / "users").write_text("".join(f"{user}:{{PLAIN}}{PASSWORD}::::::\n"
+                                         for user in (USER, SALES)))
         if root:
             os.chown(d / "mail", uid, gid)
         me = os.environ.get("USER", "root")
@@ -149,18 +152,18 @@ class Dovecot:
         subprocess.run([DOVEADM, "-c", str(self.config), "kick", user], check=True,
                        capture_output=True, timeout=10)
 
-    async def client(self) -> IMAP4:
+    async def client(self, user: str = USER) -> IMAP4:
         client = IMAP4(host="127.0.0.1", port=self.port, timeout=10)
         await client.wait_hello_from_server()
-        response = await client.login(USER, PASSWORD)
+        response = await client.login(user, PASSWORD)
         assert response.result == "OK", f"login refused: {response} {self.log()}"
         return client
 
     async def append(self, raw: bytes, folder: str = "INBOX",
-                     date: datetime | None = None) -> None:
-        """Put a mail in the mailbox, as the customer's mail server would (`date`: when
-        it arrived, for old mail)."""
-        client = await self.client()
+                     date: datetime | None = None, user: str = USER) -> None:
+        """Put a mail in `user`'s mailbox, as the customer's mail server would (`date`:
+        when it arrived, for old mail)."""
+        client = await self.client(user)
         try:
             response = await client.append(raw, mailbox=folder, date=date)
             assert response.result == "OK", response

@@ -22,7 +22,7 @@ from gateway.app import App, assemble
 from gateway.clock import ManualClock
 from gateway.models import ChannelState, Message, OutboxItem, Ticket
 from tests.conftest import make_settings, santiago
-from tests.mailservers import PASSWORD, USER, Dovecot, SmtpSink, dovecot_missing, eventually
+from tests.mailservers import PASSWORD, SALES, USER, Dovecot, SmtpSink, dovecot_missing, eventually
 
 
 @pytest.fixture
@@ -81,14 +81,16 @@ class Office:
         await self.app.start()
 
 
-def email_settings(dovecot: Dovecot, smtp: SmtpSink, tmp_path: Path, **mailbox: object):
+def email_settings(dovecot: Dovecot, smtp: SmtpSink, tmp_path: Path, *,
+                   extra: list[dict[str, object]] = (), **mailbox: object):  # type: ignore[assignment]
     box = {"name": "soporte", "address": USER, "display_name": "Soporte Ejemplo",
            "imap_host": "127.0.0.1", "imap_port": dovecot.port, "imap_tls": False,
            "imap_user": USER, "imap_password": PASSWORD, "smtp_host": "127.0.0.1",
            "smtp_port": smtp.port, "smtp_security": "none", "poll_interval": "1s"}
     box.update(mailbox)
+    others = [{**box, **other} for other in extra]
     return make_settings(tmp_path, channels={"email": {
-        "token_secret": "test-secret", "reconnect_max": "2s", "mailboxes": [box]}})
+        "token_secret": "test-secret", "reconnect_max": "2s", "mailboxes": [box, *others]}})
 
 
 @pytest.fixture
@@ -321,3 +323,73 @@ async def test_a_first_sync_imports_only_recent_mail_and_shows_its_progress(
         await app.stop()
     assert await Message.filter(external_id__startswith="old").count() == 0
     assert seen[-1] == ("soporte/INBOX", 60, 60) and len(seen) == 2  # two chunks of 50
+
+
+async def test_one_mail_to_soporte_and_ventas_makes_one_ticket_and_one_acknowledgement(
+        db: str, dovecot: Dovecot, smtp: SmtpSink, tmp_path: Path) -> None:
+    settings = email_settings(dovecot, smtp, tmp_path, extra=[{
+        "name": "ventas", "address": SALES, "imap_user": SALES}])
+    email = EmailAdapter.from_settings(settings)
+    app = assemble(settings, adapters={"email": email, "agents": MemoryAdapter("agents")})
+    await app.start()
+    try:
+        # Rosa writes to soporte@ with ventas@ in Cc: the same mail lands in both boxes.
+        both = mail("rosa@cliente.test", "Cotización y soporte", "¿Me cotizan 3 equipos?",
+                    message_id="cc1@cliente.test", headers=f"Cc: {SALES}\r\n")
+        await dovecot.append(both, user=USER)
+        await dovecot.append(both, user=SALES)
+        await eventually(lambda: all(reader.sessions for reader in email.readers))
+        await eventually(lambda: _both_read(email))
+        await _drain(app)
+        assert await Ticket.all().count() == 1
+        assert await Message.filter(direction="in").count() == 1
+        assert len(smtp.received) == 1
+    finally:
+        await app.stop()
+
+
+async def _both_read(email: EmailAdapter) -> bool:
+    states = await ChannelState.filter(channel="email").values_list("key", "value")
+    return {key for key, value in states if value.get("last_uid") == 1} == {
+        "soporte/INBOX", "ventas/INBOX"}
+
+
+async def _drain(app: App) -> None:
+    while await app.outbox.dispatch_once():
+        pass
+
+
+async def test_a_changed_uidvalidity_rescans_without_answering_twice(office: Office) -> None:
+    await office.dovecot.append(mail("eva@cliente.test", "Hola", "Primera consulta",
+                                     message_id="u1@cliente.test"))
+    await eventually(lambda: ticket_of("u1@cliente.test"))
+    await office.deliver()
+    # The server's mailbox was rebuilt: the UIDs we stored no longer mean the same mail.
+    await office.app.stop()
+    await ChannelState.filter(channel="email").update(
+        value={"uidvalidity": 1, "last_uid": 999})
+    await office.dovecot.append(mail("raul@cliente.test", "Otra", "Mi consulta",
+                                     message_id="u2@cliente.test"))
+    await office.restart()
+    await eventually(lambda: ticket_of("u2@cliente.test"))
+    await office.deliver()
+    # Everything was read again; the first mail is recognised and not answered again.
+    assert await Message.filter(direction="in").count() == 2
+    assert len(office.smtp.received) == 2  # one acknowledgement per mail, never three
+
+
+async def test_idle_is_renewed_and_mail_still_arrives_after_renewals(
+        db: str, dovecot: Dovecot, smtp: SmtpSink, tmp_path: Path) -> None:
+    settings = email_settings(dovecot, smtp, tmp_path, idle_renew="1s")
+    email = EmailAdapter.from_settings(settings)
+    app = assemble(settings, adapters={"email": email, "agents": MemoryAdapter("agents")})
+    await app.start()
+    try:
+        await eventually(lambda: email.readers[0].connected.is_set())
+        await asyncio.sleep(3.5)  # three IDLE renewals
+        await dovecot.append(mail("leo@cliente.test", "Hola", "¿Sigue abierto?",
+                                  message_id="i1@cliente.test"))
+        assert await eventually(lambda: ticket_of("i1@cliente.test"), within=10)
+        assert email.readers[0].sessions == 1  # renewed in place, never reconnected
+    finally:
+        await app.stop()
