@@ -35,34 +35,38 @@ async def audit(ticket: Ticket | None, actor: str, action: str, detail: dict[str
     await audit_many([audit_row(ticket, actor, action, detail, now)])
 
 
-async def render(services: Services, ticket: Ticket, key: str, channel: str, now: datetime,
-                 customer_name: str, **extra: Any) -> tuple[str, str]:
-    """Render template `key` for `ticket` on `channel`.
+async def render(services: Services, ticket: Ticket | None, key: str, channel: str,
+                 now: datetime, customer_name: str, *, locale: str | None = None,
+                 **extra: Any) -> tuple[str, str]:
+    """Render template `key` for `ticket` (None: a text about no ticket in particular,
+    such as the /start greeting, in `locale`) on `channel`.
 
     A stored template that fails falls back to the shipped default; the failure is logged
     and audited so an admin sees it on the ticket.
     """
+    locale = ticket.locale if ticket is not None else services.locale_for(locale)
     variables = services.template_context(ticket, customer_name=customer_name, now=now,
-                                          **extra)
-    rendered = await services.templates.render(key, locale=ticket.locale, channel=channel,
+                                          channel=channel, locale=locale, **extra)
+    rendered = await services.templates.render(key, locale=locale, channel=channel,
                                                context=variables, now=now)
     if rendered.fell_back:
         log.warning("template %s/%s/%s failed, used the shipped default: %s",
-                    key, ticket.locale, channel, rendered.error)
+                    key, locale, channel, rendered.error)
         await audit(ticket, "gateway", "template.failed", {
-            "key": key, "locale": ticket.locale, "channel": channel,
+            "key": key, "locale": locale, "channel": channel,
             "error": rendered.error, "fallback": "shipped default"}, now)
     return rendered.subject, rendered.body
 
 
-def outbox_row(ticket: Ticket, out: Outbound, now: datetime, *, contact_id: int | None = None,
-               message_id: int | None = None) -> dict[str, Any]:
-    """One outbox row for `out`, for `queue_many`."""
-    return {"ticket_id": ticket.id, "message_id": message_id, "contact_id": contact_id,
-            "channel": out.channel, "audience": out.audience, "recipient": out.recipient,
-            "kind": out.kind, "subject": out.subject, "text": out.text,
-            "automatic": out.automatic,
-            "payload": {"reply_to": list(out.reply_to), "ticket": ticket.number, **out.extra},
+def outbox_row(ticket: Ticket | None, out: Outbound, now: datetime, *,
+               contact_id: int | None = None, message_id: int | None = None) -> dict[str, Any]:
+    """One outbox row for `out`, for `queue_many` (ticket None: e.g. a /start greeting)."""
+    return {"ticket_id": ticket.id if ticket else None, "message_id": message_id,
+            "contact_id": contact_id, "channel": out.channel, "audience": out.audience,
+            "recipient": out.recipient, "kind": out.kind, "subject": out.subject,
+            "text": out.text, "automatic": out.automatic,
+            "payload": {"reply_to": list(out.reply_to),
+                        "ticket": ticket.number if ticket else None, **out.extra},
             "next_attempt_at": now, "created_at": now}
 
 
@@ -71,8 +75,8 @@ async def queue_many(rows: list[dict[str, Any]]) -> list[int]:
     return await bulk.insert_ids(OutboxItem, rows)
 
 
-async def queue(ticket: Ticket, out: Outbound, now: datetime, *, contact: Contact | None = None,
-                message: Message | None = None) -> int:
+async def queue(ticket: Ticket | None, out: Outbound, now: datetime, *,
+                contact: Contact | None = None, message: Message | None = None) -> int:
     """Write one outbox row for `out` (in the caller's transaction); its id."""
     row = outbox_row(ticket, out, now, contact_id=contact.id if contact else None,
                      message_id=message.id if message else None)

@@ -24,7 +24,7 @@ import logging
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -35,7 +35,7 @@ from tortoise.transactions import in_transaction
 from gateway import bulk, notices
 from gateway.attachments import store_attachments
 from gateway.messages import Inbound, Outbound, Party
-from gateway.models import Contact, Counter, Identity, Message, Ticket
+from gateway.models import AuditEvent, Contact, Counter, Identity, Message, Ticket
 from gateway.responder import Context, NotifyAgents, Reply, Responder, prepare_all
 from gateway.services import Services
 from gateway.templates import TemplateError
@@ -44,6 +44,11 @@ from gateway.text import clean_line, clean_text
 log = logging.getLogger("centralita.pipeline")
 
 CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+QUIET_KINDS = frozenset({"score", "edit"})
+# Commands a channel can pass on (Inbound.kind "command", text = the name): answered
+# without a ticket. Example: Telegram's /estado and /status both arrive as "status".
+COMMANDS = {"start": "start", "status": "status"}
+OPEN_STATUSES = ("open", "pending")
 MAX_BATCH = 200
 NOTICE_EXCERPT = 2000
 
@@ -73,9 +78,10 @@ _Outcome = tuple["asyncio.Future[Accepted]", "Accepted | None", "BaseException |
 
 
 def _together_ok(inbound: Inbound) -> bool:
-    """A customer's message that names no ticket by number (that needs the participant
-    check, one by one)."""
-    return inbound.sender.kind == "customer" and inbound.thread.ticket_number is None
+    """A customer's plain message that names no ticket by number (that needs the
+    participant check, one by one)."""
+    return (inbound.sender.kind == "customer" and inbound.kind == "message"
+            and inbound.thread.ticket_number is None)
 
 
 def _runs(batch: list[_Item]) -> list[tuple[list[_Item], bool]]:
@@ -251,6 +257,8 @@ class Gateway:
 
     async def _process(self, inbound: Inbound) -> Accepted:
         now = self.services.clock.now()
+        if inbound.kind == "command":
+            return await self._command(inbound, now)
         if inbound.external_id is not None:
             seen = await Message.filter(
                 channel=inbound.channel, external_id=inbound.external_id
@@ -392,6 +400,41 @@ class Gateway:
                  for ((_, future), _, _, _), result in zip(threads, accepted, strict=True)]
         return done, left
 
+    async def _command(self, inbound: Inbound, now: datetime) -> Accepted:
+        """A channel command answered on the spot, without a ticket: "start" greets,
+        "status" lists the sender's open tickets. Audited, and a re-delivery is a no-op."""
+        name = inbound.text.strip().lower()
+        if name not in COMMANDS:
+            raise InboundRejected(f"unknown command {name!r} (known: {', '.join(COMMANDS)})")
+        actor = f"{inbound.channel}:{inbound.sender.address}"
+        if inbound.external_id and await self._command_seen(actor, inbound.external_id, now):
+            raise _Duplicate(Accepted(None, duplicate=True))
+        contact = await self._contact_for(inbound, now)
+        locale = self.services.locale_for(inbound.locale or contact.locale)
+        tickets = [{"number": t.number, "subject": t.subject, "status": t.status}
+                   for t in await Ticket.filter(contact=contact, status__in=OPEN_STATUSES)
+                   .order_by("-id").limit(10)]
+        key = COMMANDS[name]
+        subject, text = await notices.render(
+            self.services, None, key, inbound.channel, now,
+            contact.name or inbound.sender.name, locale=locale, tickets=tickets)
+        out = Outbound(channel=inbound.channel, recipient=inbound.sender.address, text=text,
+                       subject=subject, kind=key, automatic=True,
+                       reply_to=(inbound.external_id,) if inbound.external_id else (),
+                       extra={"locale": locale, "mailbox": inbound.mailbox})
+        row = notices.outbox_row(None, out, now, contact_id=contact.id)
+        out = replace(out, outbox_id=(await notices.queue_many([row]))[0])
+        await notices.audit(None, actor, "command", {
+            "command": name, "external_id": inbound.external_id,
+            "tickets": [t["number"] for t in tickets]}, now)
+        return Accepted(None, outbound=(out,))
+
+    async def _command_seen(self, actor: str, external_id: str, now: datetime) -> bool:
+        recent = await AuditEvent.filter(actor=actor, action="command",
+                                         created_at__gte=now - timedelta(days=2)
+                                         ).values_list("detail", flat=True)
+        return any((d or {}).get("external_id") == external_id for d in recent)
+
     async def _contact_for(self, inbound: Inbound, now: datetime) -> Contact:
         sender = inbound.sender
         identity = await Identity.filter(
@@ -412,6 +455,15 @@ class Gateway:
         self, inbound: Inbound, contact: Contact, now: datetime
     ) -> tuple[Ticket, bool, bool]:
         ticket = None if inbound.thread.new_ticket else await self._match(inbound, contact)
+        if ticket is not None and (inbound.automated or inbound.kind in QUIET_KINDS):
+            # An auto-reply, a survey score or an edit is recorded on the ticket it
+            # belongs to without reopening it or opening a new one.
+            ticket.updated_at = now
+            await ticket.save(update_fields=["updated_at"])
+            return ticket, False, False
+        if ticket is None and inbound.kind == "score":
+            raise InboundRejected("a survey answer for a ticket the sender does not take "
+                                  "part in")
         if ticket is None:
             return await self._open_ticket(inbound, contact, now), True, False
         if ticket.status == "closed":

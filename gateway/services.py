@@ -144,9 +144,18 @@ class Services:
         return open_now, None if open_now else self.hours.next_opening(now)
 
     def template_context(
-        self, ticket: Ticket, *, customer_name: str, now: datetime, **extra: Any
+        self, ticket: Ticket | None, *, customer_name: str, now: datetime,
+        channel: str | None = None, locale: str | None = None, **extra: Any
     ) -> dict[str, Any]:
-        """The variables every template sees (see TemplateEngine.variables)."""
+        """The variables every template sees (see TemplateEngine.variables).
+
+        With no ticket (a greeting, a status list) the ticket variables are empty and
+        `channel`/`locale` say where and in which language.
+        """
+        if ticket is None:
+            ticket = Ticket(number=0, subject="", channel=channel or "", status="",
+                            priority="normal", locale=self.locale_for(locale))
+            ticket.first_response_due = None
         open_now, next_opening = self.opening(now)
         first = customer_name.split()[0] if customer_name.strip() else ""
         context: dict[str, Any] = {

@@ -165,7 +165,7 @@ class AgentsSettings(Section):
 
 
 class RespondersSettings(Section):
-    order: list[str] = Field(default_factory=lambda: ["autoreply", "agents"])
+    order: list[str] = Field(default_factory=lambda: ["survey", "relay", "autoreply", "agents"])
 
 
 class Settings(BaseSettings):
