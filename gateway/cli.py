@@ -160,13 +160,21 @@ def run(ctx: typer.Context) -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
+            from gateway.http import http_app, http_routes, serve
+
+            web = None
+            if http_routes(adapters):  # webhooks: served before Telegram is told the URL
+                web = asyncio.create_task(serve(http_app(adapters), s.http.listen, stop))
             await running.start()
-            out.print(f"[green]running[/green]: {', '.join(adapters)} — Ctrl-C stops")
+            out.print(f"[green]running[/green]: {', '.join(adapters)}"
+                      + (f", HTTP on {s.http.listen}" if web else "") + " — Ctrl-C stops")
             dispatcher = asyncio.create_task(running.outbox.run(stop))
             await stop.wait()
             await running.stop()
             running.outbox.wake()
             await dispatcher
+            if web is not None:
+                await web
 
     if bar is not None:
         with bar:

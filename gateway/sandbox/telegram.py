@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import functools
 import html
 import json
 import re
@@ -56,6 +57,7 @@ _STATUS_TEXT = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: 
                 502: "Bad Gateway"}
 _NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply "
                  "markup are exactly the same as a current content and reply markup of the message")
+_P = dict[str, Any]  # decoded request parameters, or uploaded files by field
 _KINDS = {"photo": ("photos", ".jpg", "image/jpeg"), "document": ("documents", "", ""),
           "voice": ("voice", ".oga", "audio/ogg")}
 
@@ -144,8 +146,10 @@ class TelegramSandbox:
         >>> await sandbox.wait_sent(1); await sandbox.stop()                 # doctest: +SKIP
 
     `sent` records every sendMessage/sendPhoto/sendDocument/editMessageText; `calls` counts
-    every API method called. Webhook deliveries retry `webhook_attempts` times,
-    `webhook_backoff` seconds apart; every attempt is appended to `webhook_log`.
+    every API method called (and "download" for file downloads). Webhook deliveries retry
+    `webhook_attempts` times, `webhook_backoff` seconds apart, then give the update up (as
+    Telegram eventually does); every attempt is appended to `webhook_log`. A callback on an
+    unknown message carries date 0: PTB builds a `Message` whose `is_accessible` is False.
     """
 
     def __init__(self, token: str = "123456:TEST", *,  # noqa: S107 (a fake bot's token)
@@ -189,7 +193,8 @@ class TelegramSandbox:
             "getMe": self._get_me, "getUpdates": self._get_updates,
             "setWebhook": self._set_webhook, "deleteWebhook": self._delete_webhook,
             "getWebhookInfo": self._get_webhook_info, "sendMessage": self._send_message,
-            "sendPhoto": self._send_photo, "sendDocument": self._send_document,
+            "sendPhoto": functools.partial(self._send_media, "sendPhoto", "photo"),
+            "sendDocument": functools.partial(self._send_media, "sendDocument", "document"),
             "editMessageText": self._edit_message_text, "sendChatAction": self._send_chat_action,
             "answerCallbackQuery": self._answer_callback_query, "getFile": self._get_file}
         self._names = {name.lower(): name for name in self._handlers}
@@ -217,13 +222,13 @@ class TelegramSandbox:
     async def start(self) -> None:
         """Bind (port 0 picks a free port), serve in this loop, return once listening."""
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # asyncio: NODELAY
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning",
-                                lifespan="off", log_config=None, access_log=False,
+                                lifespan="off", log_config=None, access_log=False, http="h11",
                                 timeout_graceful_shutdown=2)
         self._server = _Server(config)
         serving = asyncio.create_task(self._server.serve(sockets=[sock]))
@@ -302,28 +307,29 @@ class TelegramSandbox:
         """Queue a customer's text message. `who`: first_name="María", last_name="",
         username=None, language_code="es", chat_type="private" (or "group"/"supergroup" with a
         negative chat_id, then title= and user_id=), reply_to_message_id=None."""
-        return self._queue("message", self._customer(chat_id, who, text=text))
+        return self._queue("message", self._customer(chat_id, {"text": text}, **who))
 
     def inject_photo(self, chat_id: int, data: bytes | int, caption: str = "", *,
                      width: int = 800, height: int = 600, size_only: bool = False,
                      **who: Any) -> dict[str, Any]:
         """Queue a photo (one size); `size_only=True` keeps no bytes (`data` may be a size)."""
         fid = self._store("photo", data, size_only=size_only, width=width, height=height)
-        return self._queue("message", self._customer(chat_id, who, caption=caption,
-                                                     photo=self._file_obj(fid)))
+        return self._queue("message", self._customer(
+            chat_id, {"caption": caption, "photo": self._file_obj(fid)}, **who))
 
     def inject_document(self, chat_id: int, data: bytes | int, filename: str, mime_type: str,
                         caption: str = "", *, size_only: bool = False,
                         **who: Any) -> dict[str, Any]:
         fid = self._store("document", data, size_only=size_only, file_name=filename,
                           mime_type=mime_type)
-        return self._queue("message", self._customer(chat_id, who, caption=caption,
-                                                     document=self._file_obj(fid)))
+        return self._queue("message", self._customer(
+            chat_id, {"caption": caption, "document": self._file_obj(fid)}, **who))
 
     def inject_voice(self, chat_id: int, data: bytes | int, duration: int = 3, *,
                      size_only: bool = False, **who: Any) -> dict[str, Any]:
         fid = self._store("voice", data, size_only=size_only, duration=duration)
-        return self._queue("message", self._customer(chat_id, who, voice=self._file_obj(fid)))
+        return self._queue("message", self._customer(
+            chat_id, {"voice": self._file_obj(fid)}, **who))
 
     def inject_edit(self, chat_id: int, message_id: int, new_text: str) -> dict[str, Any]:
         """Queue an `edited_message` for a message the customer sent earlier."""
@@ -370,14 +376,11 @@ class TelegramSandbox:
         self._poll_wake.set()
         self._poll_wake = asyncio.Event()
 
-    def _customer(self, chat_id: int, who: dict[str, Any], **content: Any) -> dict[str, Any]:
-        return self._customer_message(chat_id, content, **who)
-
-    def _customer_message(self, chat_id: int, content: dict[str, Any], *,
-                          first_name: str = "María", last_name: str = "",
-                          username: str | None = None, language_code: str | None = "es",
-                          chat_type: str = "private", reply_to_message_id: int | None = None,
-                          user_id: int | None = None, title: str | None = None) -> dict[str, Any]:
+    def _customer(self, chat_id: int, content: dict[str, Any], *, first_name: str = "María",
+                  last_name: str = "", username: str | None = None,
+                  language_code: str | None = "es", chat_type: str = "private",
+                  reply_to_message_id: int | None = None, user_id: int | None = None,
+                  title: str | None = None) -> dict[str, Any]:
         private = chat_type == "private"
         names = {"first_name": first_name, **({"last_name": last_name} if last_name else {}),
                  **({"username": username} if username else {})}
@@ -388,9 +391,8 @@ class TelegramSandbox:
         chat = ({"id": chat_id, "type": "private", **names} if private else
                 {"id": chat_id, "type": chat_type, "title": title or "Grupo de prueba"})
         self._chats[chat_id], self._senders[chat_id] = chat, sender
-        message = self._new_message(chat_id, sender, reply_to_message_id,
-                                    **{k: v for k, v in content.items() if v != ""})
-        return message
+        return self._new_message(chat_id, sender, reply_to_message_id,
+                                 **{k: v for k, v in content.items() if v != ""})
 
     def _new_message(self, chat_id: int, sender: dict[str, Any], reply_to: int | None,
                      **content: Any) -> dict[str, Any]:
@@ -447,12 +449,12 @@ class TelegramSandbox:
         return chat_id
 
     def _bot_message(self, chat_id: int, p: dict[str, Any], **content: Any) -> dict[str, Any]:
-        reply_to = _reply_to(p)
-        allow = (p.get("reply_parameters") or {}).get("allow_sending_without_reply") \
-            if isinstance(p.get("reply_parameters"), dict) else p.get("allow_sending_without_reply")
+        reply_to, params = _reply_to(p), p.get("reply_parameters")
+        allow = (params if isinstance(params, dict) else p).get("allow_sending_without_reply")
         if reply_to is not None and (chat_id, reply_to) not in self._messages and not allow:
             raise ApiError(400, "Bad Request: message to be replied not found")
-        message = self._new_message(chat_id, self.bot_user, reply_to, **content)
+        sender = {k: self.bot_user[k] for k in ("id", "is_bot", "first_name", "username")}
+        message = self._new_message(chat_id, sender, reply_to, **content)
         markup = p.get("reply_markup")
         if isinstance(markup, dict) and "inline_keyboard" in markup:
             message["reply_markup"] = markup
@@ -484,8 +486,10 @@ class TelegramSandbox:
                         raw[key] = value
         elif ctype.startswith("application/json"):
             body = await request.body()
-            decoded = {k: _decode(k, v) for k, v in raw.items()}
-            return {**decoded, **(json.loads(body) if body.strip() else {})}, files
+            obj = json.loads(body) if body.strip() else {}
+            if not isinstance(obj, dict):
+                raise ValueError("a JSON body must be an object")
+            return {**{k: _decode(k, v) for k, v in raw.items()}, **obj}, files
         else:
             raw.update(parse_qsl((await request.body()).decode(), keep_blank_values=True))
         return {k: _decode(k, v) for k, v in raw.items()}, files
@@ -542,13 +546,13 @@ class TelegramSandbox:
         return Response(blob, media_type=mime)
 
     async def _control_inject(self, request: Request) -> Response:
-        kind, args = request.path_params["kind"], await request.json()
-        inject = getattr(self, f"inject_{kind}", None)
-        if inject is None or not isinstance(args, dict):
+        inject = getattr(self, f"inject_{request.path_params['kind']}", None)
+        if inject is None:
             return _error(404, "Not Found")
-        if "data_b64" in args:
-            args["data"] = base64.b64decode(args.pop("data_b64"))
         try:
+            args = await request.json()
+            if "data_b64" in args:
+                args["data"] = base64.b64decode(args.pop("data_b64"))
             return JSONResponse({"ok": True, "result": inject(**args)})
         except (TypeError, KeyError, ValueError) as exc:
             return _error(400, f"Bad Request: {exc}")
@@ -559,11 +563,10 @@ class TelegramSandbox:
 
     # -- the Bot API methods -----------------------------------------------------------------
 
-    async def _get_me(self, p: dict[str, Any], files: dict[str, Any], request: Request) -> Any:
+    async def _get_me(self, p: _P, files: _P, request: Request) -> Any:
         return self.bot_user
 
-    async def _get_updates(self, p: dict[str, Any], files: dict[str, Any],
-                           request: Request) -> Any:
+    async def _get_updates(self, p: _P, files: _P, request: Request) -> Any:
         offset = _int(p.get("offset"), 0, "offset")
         limit = min(max(_int(p.get("limit"), 100, "limit"), 1), 100)
         try:
@@ -607,8 +610,7 @@ class TelegramSandbox:
         while (await request.receive())["type"] != "http.disconnect":
             pass
 
-    async def _set_webhook(self, p: dict[str, Any], files: dict[str, Any],
-                           request: Request) -> Any:
+    async def _set_webhook(self, p: _P, files: _P, request: Request) -> Any:
         url, secret = p.get("url") or "", p.get("secret_token") or None
         if not url:
             return await self._delete_webhook(p, files, request)
@@ -623,15 +625,13 @@ class TelegramSandbox:
         self._hook_wake.set()
         return True
 
-    async def _delete_webhook(self, p: dict[str, Any], files: dict[str, Any],
-                              request: Request) -> Any:
+    async def _delete_webhook(self, p: _P, files: _P, request: Request) -> Any:
         if p.get("drop_pending_updates"):
             self._pending.clear()
         self._webhook = None
         return True
 
-    async def _get_webhook_info(self, p: dict[str, Any], files: dict[str, Any],
-                                request: Request) -> Any:
+    async def _get_webhook_info(self, p: _P, files: _P, request: Request) -> Any:
         info: dict[str, Any] = {"url": self._webhook["url"] if self._webhook else "",
                                 "has_custom_certificate": False,
                                 "pending_update_count": len(self._pending)}
@@ -641,8 +641,7 @@ class TelegramSandbox:
             info["last_error_date"], info["last_error_message"] = self._hook_error
         return info
 
-    async def _send_message(self, p: dict[str, Any], files: dict[str, Any],
-                            request: Request) -> Any:
+    async def _send_message(self, p: _P, files: _P, request: Request) -> Any:
         chat_id = self._chat_for_send(p)
         text = p.get("text")
         if not isinstance(text, str) or not text.strip():
@@ -655,16 +654,8 @@ class TelegramSandbox:
         self._record("sendMessage", chat_id, message, p, text=text)
         return message
 
-    async def _send_photo(self, p: dict[str, Any], files: dict[str, Any],
+    async def _send_media(self, method: str, kind: str, p: _P, files: _P,
                           request: Request) -> Any:
-        return self._send_media("sendPhoto", "photo", p, files)
-
-    async def _send_document(self, p: dict[str, Any], files: dict[str, Any],
-                             request: Request) -> Any:
-        return self._send_media("sendDocument", "document", p, files)
-
-    def _send_media(self, method: str, kind: str, p: dict[str, Any],
-                    files: dict[str, Any]) -> dict[str, Any]:
         chat_id = self._chat_for_send(p)
         caption = p.get("caption") or ""
         visible = _visible(str(caption), p.get("parse_mode"))
@@ -692,10 +683,7 @@ class TelegramSandbox:
                      files=list(files.values()))
         return message
 
-    async def _edit_message_text(self, p: dict[str, Any], files: dict[str, Any],
-                                 request: Request) -> Any:
-        if p.get("inline_message_id"):
-            raise ApiError(400, "Bad Request: inline messages are not supported by the sandbox")
+    async def _edit_message_text(self, p: _P, files: _P, request: Request) -> Any:
         chat_id = self._chat_for_send(p)
         message_id = _int(p.get("message_id"), name="message_id")
         message = self._messages.get((chat_id, message_id))
@@ -722,13 +710,11 @@ class TelegramSandbox:
         self._record("editMessageText", chat_id, edited, p, text=text)
         return edited
 
-    async def _send_chat_action(self, p: dict[str, Any], files: dict[str, Any],
-                                request: Request) -> Any:
+    async def _send_chat_action(self, p: _P, files: _P, request: Request) -> Any:
         self._chat_for_send(p)
         return True
 
-    async def _answer_callback_query(self, p: dict[str, Any], files: dict[str, Any],
-                                     request: Request) -> Any:
+    async def _answer_callback_query(self, p: _P, files: _P, request: Request) -> Any:
         query_id = p.get("callback_query_id")
         if query_id not in self._callbacks:
             raise ApiError(400, "Bad Request: query is too old and response timeout expired "
@@ -741,7 +727,7 @@ class TelegramSandbox:
                                       "url": p.get("url"), "params": p})
         return True
 
-    async def _get_file(self, p: dict[str, Any], files: dict[str, Any], request: Request) -> Any:
+    async def _get_file(self, p: _P, files: _P, request: Request) -> Any:
         f = self._files.get(p.get("file_id") or "")
         if f is None:
             raise ApiError(400, "Bad Request: invalid file_id")
