@@ -41,6 +41,7 @@ from gateway.services import Services
 log = logging.getLogger("centralita.outbox")
 
 SENT_FIELDS = ["status", "sent_at", "platform_id", "lease_until", "last_error"]
+CARD_KINDS = frozenset({"new_ticket"})  # agents' notices that open a ticket's console thread
 
 
 class RateLimiter:
@@ -171,7 +172,18 @@ class Outbox:
             await OutboxItem.filter(id__in=ids).update(
                 status="sending", lease_until=lease_until, attempts=F("attempts") + 1)
             rows = await OutboxItem.filter(id__in=ids).order_by("id").values(*CLAIMED_FIELDS)
-        return [Claimed(**row) for row in rows]
+        # The console threads notices under the ticket's card, posted by an earlier row:
+        # tell it where the card is now (None while it is not posted yet).
+        tickets = {r["ticket_id"] for r in rows if r["audience"] == "agents" and r["ticket_id"]}
+        threads = dict(await Ticket.filter(id__in=list(tickets)).values_list(
+            "id", "console_thread")) if tickets else {}
+        claimed = []
+        for row in rows:
+            if row["audience"] == "agents" and row["ticket_id"]:
+                row["payload"] = {**(row["payload"] or {}),
+                                  "console_thread": threads.get(row["ticket_id"])}
+            claimed.append(Claimed(**row))
+        return claimed
 
     async def _deliver_channel(self, items: list[Claimed]) -> None:
         adapter = self.adapters[items[0].channel]
@@ -224,6 +236,11 @@ class Outbox:
             await bulk.update(Message, ["external_id"], [
                 {"id": o.item.message_id, "external_id": o.platform_id}
                 for o in delivered if o.platform_id and o.item.message_id])
+            for o in delivered:  # the card of a new ticket: its thread is the console's
+                if o.item.audience == "agents" and o.item.kind in CARD_KINDS and \
+                        o.platform_id and o.item.ticket_id:
+                    await Ticket.filter(id=o.item.ticket_id, console_thread__isnull=True
+                                        ).update(console_thread=o.platform_id)
             for outcome in outcomes:
                 item = outcome.item
                 if outcome.error is None:

@@ -119,6 +119,11 @@ def _runs(batch: list[_Item]) -> list[tuple[list[_Item], bool]]:
     return runs
 
 
+def _excerpt(text: str) -> str:
+    """What agents are shown of a long message; the ticket has it all."""
+    return text if len(text) <= NOTICE_EXCERPT else text[:NOTICE_EXCERPT].rstrip() + "…"
+
+
 class _Duplicate(Exception):
     def __init__(self, accepted: Accepted) -> None:
         self.accepted = accepted
@@ -621,8 +626,11 @@ class Gateway:
                 ctx.ticket, out, ctx.now,
                 message_id=next(stored) if message is not None else None,
                 contact_id=ctx.contact.id if out.audience == "customer" else None))
+        mirrors = self._mirrors(contexts, planned)
+        ids = await notices.queue_many(rows + [
+            notices.outbox_row(ctx.ticket, out, ctx.now) for ctx, out in mirrors])
         outbox_ids = {id(out): row_id for (_, out), row_id in zip(
-            queued, await notices.queue_many(rows), strict=True)}
+            queued, ids[:len(queued)], strict=True)}
         outbound: list[list[Outbound]] = [[] for _ in contexts]
         for index, out, _ in planned:
             row_id = outbox_ids.get(id(out))
@@ -630,6 +638,28 @@ class Gateway:
         return [Accepted(ctx.ticket.number, ctx.ticket.id, ctx.message.id,
                          new_ticket=ctx.new_ticket, reopened=ctx.reopened,
                          outbound=tuple(outbound[i])) for i, ctx in enumerate(contexts)]
+
+    def _mirrors(self, contexts: list[Context],
+                 planned: list[tuple[int, Outbound, dict[str, Any] | None]]
+                 ) -> list[tuple[Context, Outbound]]:
+        """Copies for the console, so a ticket's thread there is the whole conversation:
+        the customer's later messages (the first is on the card) and every automatic
+        answer. An agent's own words are not copied back: they are in the thread."""
+        agents = self.services.settings.agents
+        if not agents.console:
+            return []
+        copies: list[tuple[Context, str, str, str]] = [
+            (ctx, "customer", ctx.inbound.sender.name or ctx.inbound.sender.address,
+             _excerpt(ctx.inbound.text) or f"({len(ctx.inbound.attachments)} file(s))")
+            for ctx in contexts if ctx.inbound.sender.is_customer and not ctx.new_ticket
+            and ctx.inbound.channel != agents.console]
+        copies += [(contexts[index], "bot", out.kind, out.text)
+                   for index, out, _ in planned if out.audience == "customer" and out.automatic]
+        return [(ctx, Outbound(
+            channel=agents.console, recipient=agents.channel, text=text, audience="agents",
+            ticket_number=ctx.ticket.number, kind="mirror", automatic=True,
+            extra={"from": who, "name": name, "customer_channel": ctx.ticket.channel}))
+            for ctx, who, name, text in copies]
 
     async def _recipient(self, ctx: Context) -> str:
         ticket, inbound = ctx.ticket, ctx.inbound
@@ -675,9 +705,7 @@ class Gateway:
         return out, message
 
     async def _notice(self, ctx: Context, action: NotifyAgents) -> Outbound:
-        text = ctx.inbound.text
-        if len(text) > NOTICE_EXCERPT:  # agents get an excerpt; the ticket has it all
-            text = text[:NOTICE_EXCERPT].rstrip() + "…"
+        text = _excerpt(ctx.inbound.text)
         return await notices.agents_notice(
             self.services, ctx.ticket, action.template, ctx.now,
             customer_name=ctx.contact.name or ctx.inbound.sender.address, text=text,

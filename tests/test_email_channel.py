@@ -139,8 +139,8 @@ async def test_a_new_mail_gets_the_acknowledgement_in_the_same_thread(office: Of
     assert ack["Reply-To"].startswith(f"soporte+t{ticket.number}.")
     body = ack.get_body(("plain",)).get_content()
     assert str(ticket.number) in body and "María" in body
-    # The agents' console heard about the new ticket.
-    assert [m.kind for m in office.agents.sent] == ["new_ticket"]
+    # The agents' console heard about the new ticket, and saw the acknowledgement go out.
+    assert [m.kind for m in office.agents.sent] == ["new_ticket", "mirror"]
     # The mail was marked seen and the position stored for a restart.
     state = await ChannelState.get(channel="email", key="soporte/INBOX")
     assert state.value["last_uid"] == 1
@@ -236,7 +236,7 @@ async def test_a_bounce_is_stored_on_the_ticket_and_agents_are_told_not_answered
     assert stored.ticket_id == ticket.id and stored.kind == "bounce"
     await office.deliver()
     assert len(office.smtp.received) == 1  # the bounce is not answered
-    assert office.agents.sent[-1].kind == "delivery_failed"
+    assert "delivery_failed" in [m.kind for m in office.agents.sent]
 
 
 async def test_a_restart_in_the_middle_of_a_burst_loses_and_repeats_nothing(

@@ -29,7 +29,8 @@ async def test_maria_writes_on_sunday_night_and_gets_her_ticket_number_and_our_h
     ticket = await Ticket.get(number=1001)
     # Telegram: 15 business minutes from Monday's opening.
     assert ticket.first_response_due == santiago(2026, 11, 23, 9, 15)
-    [notice] = world.agents.sent
+    notice, mirror = world.agents.sent  # the card, then a copy of what María received
+    assert mirror.kind == "mirror" and mirror.text == ack.text
     assert notice.audience == "agents" and "#1001" in notice.text and "María" in notice.text
 
 
