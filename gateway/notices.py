@@ -59,15 +59,17 @@ async def render(services: Services, ticket: Ticket | None, key: str, channel: s
 
 
 def outbox_row(ticket: Ticket | None, out: Outbound, now: datetime, *,
-               contact_id: int | None = None, message_id: int | None = None) -> dict[str, Any]:
-    """One outbox row for `out`, for `queue_many` (ticket None: e.g. a /start greeting)."""
+               contact_id: int | None = None, message_id: int | None = None,
+               due: datetime | None = None) -> dict[str, Any]:
+    """One outbox row for `out`, for `queue_many` (ticket None: e.g. a /start greeting);
+    it may leave at `due` (default: now)."""
     return {"ticket_id": ticket.id if ticket else None, "message_id": message_id,
             "contact_id": contact_id, "channel": out.channel, "audience": out.audience,
             "recipient": out.recipient, "kind": out.kind, "subject": out.subject,
             "text": out.text, "automatic": out.automatic,
             "payload": {"reply_to": list(out.reply_to),
                         "ticket": ticket.number if ticket else None, **out.extra},
-            "next_attempt_at": now, "created_at": now}
+            "next_attempt_at": due or now, "created_at": now}
 
 
 async def queue_many(rows: list[dict[str, Any]]) -> list[int]:
@@ -97,7 +99,8 @@ async def agents_notice(services: Services, ticket: Ticket, key: str, now: datet
         log.info("agents: %s", text)
     return Outbound(channel=console, recipient=agents.channel, text=text, subject=subject,
                     audience="agents", ticket_number=ticket.number, kind=key, automatic=True,
-                    extra={"customer_channel": ticket.channel})
+                    extra={"customer_channel": ticket.channel, "mailbox": ticket.mailbox,
+                           "tags": list(ticket.tags or [])})
 
 
 def has_console(services: Services) -> bool:

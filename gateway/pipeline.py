@@ -601,12 +601,15 @@ class Gateway:
                 if responder.matches(ctx):
                     await responder.handle(ctx)
         planned: list[tuple[int, Outbound, dict[str, Any] | None]] = []
+        holds: dict[int, float] = {}
         for index, ctx in enumerate(contexts):
             for action in ctx.actions:
                 try:
                     if isinstance(action, Reply):
                         out, message = await self._reply(ctx, action)
                         planned.append((index, out, message))
+                        if action.hold_seconds:
+                            holds[id(out)] = action.hold_seconds
                     elif isinstance(action, NotifyAgents):
                         planned.append((index, await self._notice(ctx, action), None))
                 except TemplateError as exc:
@@ -624,6 +627,7 @@ class Gateway:
             queued.append((index, out))
             rows.append(notices.outbox_row(
                 ctx.ticket, out, ctx.now,
+                due=ctx.now + timedelta(seconds=holds.get(id(out), 0)),
                 message_id=next(stored) if message is not None else None,
                 contact_id=ctx.contact.id if out.audience == "customer" else None))
         mirrors = self._mirrors(contexts, planned)
@@ -651,8 +655,7 @@ class Gateway:
         copies: list[tuple[Context, str, str, str]] = [
             (ctx, "customer", ctx.inbound.sender.name or ctx.inbound.sender.address,
              _excerpt(ctx.inbound.text) or f"({len(ctx.inbound.attachments)} file(s))")
-            for ctx in contexts if ctx.inbound.sender.is_customer and not ctx.new_ticket
-            and ctx.inbound.channel != agents.console]
+            for ctx in contexts if ctx.inbound.sender.is_customer and not ctx.new_ticket]
         copies += [(contexts[index], "bot", out.kind, out.text)
                    for index, out, _ in planned if out.audience == "customer" and out.automatic]
         return [(ctx, Outbound(

@@ -42,6 +42,7 @@ class Reply:
     text: str | None = None
     automatic: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    hold_seconds: float = 0  # queued this long before it may leave (an agent's undo window)
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,11 @@ class Context:
     # What a responder's `prepare` looked up for this message ahead of `handle`.
     facts: dict[str, Any] = field(default_factory=dict)
 
-    def reply(self, template: str, *, automatic: bool = True, **extra: Any) -> None:
-        """Answer the customer with the template `template`."""
-        self.actions.append(Reply(template=template, automatic=automatic, extra=extra))
+    def reply(self, template: str, *, automatic: bool = True, hold_seconds: float = 0,
+              **extra: Any) -> None:
+        """Answer the customer with the template `template` (held `hold_seconds` first)."""
+        self.actions.append(Reply(template=template, automatic=automatic, extra=extra,
+                                  hold_seconds=hold_seconds))
 
     def reply_text(self, text: str, *, automatic: bool = False) -> None:
         """Answer the customer with literal text (an agent's words)."""

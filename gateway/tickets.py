@@ -17,7 +17,7 @@ from typing import Any
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
-from gateway.models import Contact, Ticket
+from gateway.models import Contact, Message, OutboxItem, Ticket
 from gateway.notices import audit
 
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -108,3 +108,48 @@ async def card(number: int) -> dict[str, Any]:
     first = await ticket.messages.filter(direction="in").order_by("id").first()
     return {"ticket": ticket, "customer": contact.name, "history": history,
             "first_text": first.text if first else ""}
+
+
+async def withdraw(outbox_id: int, agent: str, now: datetime, *, as_note: bool) -> bool:
+    """Take back an agent's reply still in its undo window: it is not sent; its words stay
+    on the ticket as an internal note (`as_note`) or marked withdrawn. False when it is
+    too late (already sending or sent)."""
+    async with in_transaction():
+        item = await OutboxItem.get_or_none(id=outbox_id)
+        if item is None or item.status != "pending" or item.attempts:
+            return False
+        if not await OutboxItem.filter(id=outbox_id, status="pending", attempts=0).update(
+                status="cancelled", last_error=f"taken back by {agent}"):
+            return False
+        if item.message_id is not None:  # type: ignore[attr-defined]
+            await Message.filter(id=item.message_id).update(  # type: ignore[attr-defined]
+                visibility="internal", kind="note" if as_note else "withdrawn")
+        await audit(await Ticket.get_or_none(id=item.ticket_id),  # type: ignore[attr-defined]
+                    agent, "reply.note" if as_note else "reply.withdrawn",
+                    {"outbox": outbox_id}, now)
+    return True
+
+
+async def revise(outbox_id: int, old_words: str, new_words: str, agent: str,
+                 now: datetime) -> bool:
+    """The agent edited a reply inside its undo window: send the new words instead.
+    False when it is too late (the edit is then only recorded, see `record_late_change`)."""
+    async with in_transaction():
+        item = await OutboxItem.get_or_none(id=outbox_id)
+        if item is None or item.status != "pending" or item.attempts:
+            return False
+        text = item.text.replace(old_words.strip(), new_words.strip(), 1)
+        await OutboxItem.filter(id=outbox_id).update(text=text)
+        if item.message_id is not None:  # type: ignore[attr-defined]
+            await Message.filter(id=item.message_id).update(text=text)  # type: ignore[attr-defined]
+        await audit(await Ticket.get_or_none(id=item.ticket_id),  # type: ignore[attr-defined]
+                    agent, "reply.revised", {"outbox": outbox_id}, now)
+    return True
+
+
+async def record_late_change(number: int, agent: str, change: str, text: str,
+                             now: datetime) -> None:
+    """An agent edited or deleted a reply after it was sent: the customer already has it;
+    the ticket records what changed."""
+    ticket = await Ticket.get_or_none(number=number)
+    await audit(ticket, agent, f"reply.{change}_after_send", {"text": text[:2000]}, now)

@@ -3,7 +3,8 @@
 An agent answers in the console (a Slack thread); the console adapter hands the words to
 the gateway as an agent's message on the ticket; this responder turns them into the
 answer the customer receives on email, Telegram or wherever the ticket lives. Internal
-notes (`Inbound.internal`) stay on the ticket.
+notes (`Inbound.internal`), and anything written in the thread of a closed ticket, stay
+on the ticket.
 
 Example: Pedro writes "Tu pedido sale hoy" in the ticket's Slack thread → María receives
 "Tu pedido sale hoy" in her Telegram chat.
@@ -22,6 +23,16 @@ class RelayAgentReply:
         return inbound.sender.kind == "agent" and not inbound.internal and bool(
             inbound.text.strip() or inbound.attachments)
 
+    def matches_ticket(self, ctx: Context) -> bool:
+        return ctx.ticket.status != "closed"  # a closed ticket's thread is for notes
+
     async def handle(self, ctx: Context) -> None:
-        ctx.reply_text(ctx.inbound.text, automatic=False)
         ctx.stop()
+        if not self.matches_ticket(ctx):
+            return
+        # Signed with the agent's name (template agent_reply); held for the undo window
+        # when the agent wrote in a console that offers one.
+        hold = ctx.services.settings.agents.undo_seconds if ctx.inbound.channel == \
+            ctx.services.settings.agents.console else 0
+        ctx.reply("agent_reply", automatic=False, hold_seconds=hold,
+                  agent={"name": ctx.inbound.sender.name or ctx.inbound.sender.address})

@@ -24,14 +24,15 @@ async def test_an_agents_reply_reaches_the_customer_on_her_own_channel(world: Wo
                       name="Pedro", ticket_number=first.ticket_number, conversation=None)
     await world.deliver()
     answer = world.sent_to("telegram", "555")[-1]
-    assert answer.text == "Hola María, tu pedido sale hoy." and not answer.automatic
+    assert answer.text.startswith("Hola María, tu pedido sale hoy.") and not answer.automatic
+    assert "— Pedro, Soporte Centralita" in answer.text  # signed
     ticket = await Ticket.get(number=first.ticket_number)
     assert ticket.first_response_at is not None
     # An internal note stays on the ticket.
     await world.write("slack", "U0PEDRO", "Ojo: cliente VIP", kind="agent", internal=True,
                       ticket_number=first.ticket_number, conversation=None)
     await world.deliver()
-    assert world.sent_to("telegram", "555")[-1].text == "Hola María, tu pedido sale hoy."
+    assert world.sent_to("telegram", "555")[-1].text.startswith("Hola María, tu pedido sale")
 
 
 async def test_start_greets_without_opening_a_ticket(world: World) -> None:

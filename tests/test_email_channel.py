@@ -271,10 +271,10 @@ async def test_the_imap_server_dropping_the_connection(office: Office) -> None:
     await eventually(lambda: reader.connected.is_set())
     # The server drops every connection (a restart, a network cut) while we IDLE.
     office.dovecot.kick()
-    await eventually(lambda: reader.sessions >= 2, within=20)
+    await eventually(lambda: reader.sessions >= 2, within=40)
     await office.dovecot.append(mail("lucia@cliente.test", "¿Siguen ahí?", "Hola",
                                      message_id="d1@cliente.test"))
-    assert await eventually(lambda: ticket_of("d1@cliente.test"), within=20)
+    assert await eventually(lambda: ticket_of("d1@cliente.test"), within=40)
 
 
 async def test_without_idle_the_mailbox_is_polled_and_processed_mail_is_moved(

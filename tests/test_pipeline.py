@@ -169,7 +169,7 @@ async def test_automated_mail_bots_and_agents_are_never_acknowledged(world: Worl
     assert world.sent_to("email") == [] and world.sent_to("slack") == []
     # The customer gets her acknowledgement and Laura's words (relayed, not acknowledged).
     assert [(m.kind, m.automatic) for m in world.sent_to("telegram")] == [
-        ("ack", True), ("reply", False)]
+        ("ack", True), ("agent_reply", False)]
     assert await Message.filter(automated=True, direction="in").count() == 1  # bounce stored
     ticket = await Ticket.get(number=customer.ticket_number)
     assert ticket.first_response_at == world.clock.now()

@@ -1,0 +1,456 @@
+"""Slack: the agents' console, and a channel customers can write on (DMs to the bot).
+
+Built on slack-bolt's AsyncApp (HTTP Events API through the gateway's HTTP app, or
+Socket Mode). Bolt checks every HTTP request's signature and age (401 otherwise); events
+are handled before Bolt answers (`process_before_response`), so Slack retries anything
+that was not stored, and retries are no-ops (the gateway's dedup on "<channel>:<ts>").
+
+The console:
+- a new ticket posts a card (Block Kit) to its agents' channel, chosen by routes; the
+  card's thread is the ticket's conversation (customer messages and automatic answers are
+  copied in by the gateway);
+- an agent's reply in the thread goes to the customer on her own channel, held for the
+  undo window with an ephemeral "Undo / Make it a note" prompt; editing the Slack message
+  inside the window changes what is sent, deleting it cancels it; a reply starting with
+  the note prefix stays an internal note (confirmed with a 📝 reaction);
+- Claim, Resolve and Priority on the card; `/ticket status|resolve|reopen|assign|priority|
+  note|find`; only members of the agents' channels (or `agent_group`) act as agents.
+
+Example:
+    >>> adapter = SlackAdapter.from_settings(load_settings())        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import blocks
+from adapters.slack.settings import SlackSettings
+from gateway import tickets
+from gateway.adapter import Sink
+from gateway.clock import Clock, SystemClock
+from gateway.messages import (
+    Attachment,
+    Inbound,
+    Outbound,
+    Party,
+    PermanentError,
+    Receipt,
+    ThreadHint,
+    TransientError,
+)
+from gateway.pipeline import InboundRejected
+from gateway.settings import Settings, SettingsError, channel_settings
+
+log = logging.getLogger("centralita.slack")
+
+PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "user_not_found",
+             "cannot_dm_bot", "user_disabled", "msg_too_long", "invalid_blocks",
+             "no_text", "invalid_auth", "account_inactive", "token_revoked"}
+MEMBERS_TTL = 300  # seconds the agents' channel membership is cached
+
+
+class SlackAdapter:
+    """The console and the Slack customer channel (see the module docstring)."""
+
+    channel = "slack"
+
+    def __init__(self, settings: SlackSettings, *, agents_channel: str, note_prefix: str = "//",
+                 undo_seconds: int = 10, timezone: str = "UTC", clock: Clock | None = None
+                 ) -> None:
+        token = settings.token()
+        if not token:
+            raise SettingsError(f"channels.slack.bot_token: no bot token (set it, or the "
+                                f"environment variable {settings.bot_token_env})")
+        if settings.mode == "http" and not settings.secret():
+            raise SettingsError("channels.slack.signing_secret: required in HTTP mode (or "
+                                f"the environment variable {settings.signing_secret_env})")
+        if settings.mode == "socket" and not settings.socket_token():
+            raise SettingsError("channels.slack.app_token: Socket Mode needs an app token "
+                                f"(xapp-…, or the variable {settings.app_token_env})")
+        self.settings = settings
+        self.agents_channel = agents_channel
+        self.note_prefix = note_prefix
+        self.undo_seconds = undo_seconds
+        self.tz = ZoneInfo(timezone)
+        self.clock = clock or SystemClock()
+        self.client = AsyncWebClient(token=token, base_url=settings.base_url)
+        self.app = AsyncApp(client=self.client, signing_secret=settings.secret() or "unused",
+                            process_before_response=True,
+                            request_verification_enabled=settings.mode == "http")
+        self.handler = AsyncSlackRequestHandler(self.app)
+        self.sink: Sink | None = None
+        self._threads: dict[int, str] = {}                 # ticket number → "C…:ts"
+        self._held: dict[str, tuple[int, str, int]] = {}   # "C…:ts" → (outbox id, text, №)
+        self._dms: dict[str, str] = {}                     # user id → DM channel id
+        self._members: tuple[float, set[str]] = (0.0, set())
+        self._names: dict[str, str] = {}
+        self._socket: Any = None
+        self._listen()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, clock: Clock | None = None) -> SlackAdapter:
+        slack = channel_settings(settings, "slack", SlackSettings)
+        if not settings.agents.channel:
+            raise SettingsError("agents.channel: the default agents' channel id (C…) is "
+                                "needed when [channels.slack] is on")
+        return cls(slack, agents_channel=settings.agents.channel,
+                   note_prefix=settings.agents.note_prefix,
+                   undo_seconds=settings.agents.undo_seconds,
+                   timezone=settings.hours.timezone, clock=clock)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self, sink: Sink) -> None:
+        self.sink = sink
+        if self.settings.mode == "socket":
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            self._socket = AsyncSocketModeHandler(self.app, self.settings.socket_token())
+            await self._socket.connect_async()
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            with contextlib.suppress(Exception):
+                await self._socket.close_async()
+            self._socket = None
+
+    def routes(self) -> list[Any]:
+        from starlette.routing import Route
+
+        if self.settings.mode != "http":
+            return []
+        return [Route(self.settings.events_path, self.handler.handle, methods=["POST"])]
+
+    # -- who is who ----------------------------------------------------------------------
+
+    def agents_channels(self) -> set[str]:
+        return {self.agents_channel, *self.settings.routes.values()}
+
+    async def is_agent(self, user: str) -> bool:
+        if user in self.settings.agent_group:
+            return True
+        stamp, members = self._members
+        if time.monotonic() - stamp > MEMBERS_TTL:
+            members = set()
+            for channel in self.agents_channels():
+                with contextlib.suppress(SlackApiError):
+                    cursor = None
+                    while True:
+                        page = await self.client.conversations_members(channel=channel,
+                                                                       cursor=cursor)
+                        members.update(page.get("members", []))
+                        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                        if not cursor:
+                            break
+            self._members = (time.monotonic(), members)
+        return user in members
+
+    async def name_of(self, user: str) -> str:
+        if user not in self._names:
+            try:
+                info = (await self.client.users_info(user=user))["user"]
+                profile = info.get("profile") or {}
+                self._names[user] = (profile.get("display_name") or info.get("real_name")
+                                     or profile.get("real_name") or info.get("name") or user)
+            except SlackApiError:
+                return user
+        return self._names[user]
+
+    # -- events --------------------------------------------------------------------------
+
+    def _listen(self) -> None:
+        app = self.app
+        app.event("message")(self._on_message)
+        app.event("app_mention")(self._ignore)
+        for action in ("claim", "resolve", "priority", "undo", "make_note"):
+            app.action(action)(self._on_action)
+        app.command(self.settings.command)(self._on_command)
+
+    async def _ignore(self, ack: Any = None) -> None:
+        return None
+
+    async def _on_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        subtype = event.get("subtype")
+        if subtype == "message_changed":
+            return await self._changed(event)
+        if subtype == "message_deleted":
+            return await self._deleted(event)
+        if event.get("bot_id") or subtype not in (None, "file_share", "thread_broadcast"):
+            return None  # our own messages, other bots', joins… (no loops)
+        channel, user = event.get("channel", ""), event.get("user", "")
+        if not user:
+            return None
+        if event.get("channel_type") == "im":
+            if self.settings.customers and not await self.is_agent(user):
+                await self._customer(event)
+            return None
+        if channel in self.agents_channels() and event.get("thread_ts") and \
+                event.get("thread_ts") != event.get("ts") and await self.is_agent(user):
+            await self._agent_reply(event)
+        return None
+
+    async def _files(self, event: dict[str, Any]) -> tuple[Attachment, ...]:
+        found = []
+        for item in event.get("files") or []:
+            data = None
+            url = item.get("url_private_download") or item.get("url_private")
+            if url:
+                with contextlib.suppress(Exception):
+                    import httpx
+
+                    async with httpx.AsyncClient(timeout=30) as http:
+                        got = await http.get(url, headers={
+                            "Authorization": f"Bearer {self.client.token}"})
+                        if got.status_code == 200:
+                            data = got.content
+            found.append(Attachment(filename=item.get("name") or "archivo",
+                                    content_type=item.get("mimetype") or
+                                    "application/octet-stream", data=data,
+                                    size=item.get("size") if data is None else None))
+        return tuple(found)
+
+    async def _customer(self, event: dict[str, Any]) -> None:
+        assert self.sink is not None
+        user, channel = event["user"], event["channel"]
+        self._dms[user] = channel
+        await self.sink(Inbound(
+            channel="slack", sender=Party("customer", user, await self.name_of(user)),
+            text=blocks.plain(event.get("text") or ""), external_id=f"{channel}:{event['ts']}",
+            attachments=await self._files(event), thread=ThreadHint(conversation=channel)))
+
+    async def _agent_reply(self, event: dict[str, Any]) -> None:
+        assert self.sink is not None
+        channel, ts, user = event["channel"], event["ts"], event["user"]
+        text = blocks.plain(event.get("text") or "")
+        note = text.lstrip().startswith(self.note_prefix)
+        if note:
+            text = text.lstrip()[len(self.note_prefix):].lstrip()
+        try:
+            accepted = await self.sink(Inbound(
+                channel="slack", sender=Party("agent", user, await self.name_of(user)),
+                text=text, external_id=f"{channel}:{ts}", internal=note,
+                attachments=await self._files(event),
+                thread=ThreadHint(conversation=f"{channel}:{event['thread_ts']}")))
+        except InboundRejected:
+            return  # a thread that is not a ticket's
+        if getattr(accepted, "duplicate", False):
+            return
+        to_customer = [o for o in accepted.outbound if o.audience == "customer"]
+        if not to_customer:
+            with contextlib.suppress(SlackApiError):
+                await self.client.reactions_add(channel=channel, timestamp=ts, name="memo")
+            return
+        reply = to_customer[0]
+        if reply.outbox_id is not None and self.undo_seconds:
+            self._held[f"{channel}:{ts}"] = (reply.outbox_id, text, accepted.ticket_number)
+            with contextlib.suppress(SlackApiError):
+                await self.client.chat_postEphemeral(
+                    channel=channel, user=user, thread_ts=event["thread_ts"],
+                    text=f"Se enviará al cliente en {self.undo_seconds} s",
+                    blocks=blocks.undo_prompt(reply.outbox_id, self.undo_seconds))
+
+    async def _changed(self, event: dict[str, Any]) -> None:
+        message = event.get("message") or {}
+        key = f"{event.get('channel')}:{message.get('ts')}"
+        if key not in self._held:
+            return
+        outbox_id, old, number = self._held[key]
+        new = blocks.plain(message.get("text") or "")
+        agent = await self.name_of(message.get("user", ""))
+        if await tickets.revise(outbox_id, old, new, agent, self.clock.now()):
+            self._held[key] = (outbox_id, new, number)
+        else:
+            await tickets.record_late_change(number, agent, "edited", new, self.clock.now())
+
+    async def _deleted(self, event: dict[str, Any]) -> None:
+        key = f"{event.get('channel')}:{event.get('deleted_ts')}"
+        if key not in self._held:
+            return
+        outbox_id, old, number = self._held.pop(key)
+        if not await tickets.withdraw(outbox_id, "slack", self.clock.now(), as_note=False):
+            await tickets.record_late_change(number, "slack", "deleted", old, self.clock.now())
+
+    # -- buttons and /ticket -------------------------------------------------------------
+
+    async def _on_action(self, ack: Any, body: dict[str, Any], action: dict[str, Any],
+                         respond: Any) -> None:
+        await ack()
+        user = (body.get("user") or {}).get("id", "")
+        if not await self.is_agent(user):
+            await respond(text="Solo los agentes pueden hacer esto.", replace_original=False)
+            return
+        agent, now = await self.name_of(user), self.clock.now()
+        name = action["action_id"]
+        if name in ("undo", "make_note"):
+            done = await tickets.withdraw(int(action["value"]), agent, now,
+                                          as_note=name == "make_note")
+            await respond(text=("Cancelado: no se envió." if name == "undo" else
+                                "Guardado como nota interna; no se envió.") if done else
+                          "Demasiado tarde: ya se envió al cliente.", replace_original=True)
+            return
+        if name == "priority":
+            number, priority = action["selected_option"]["value"].split(":")
+            ticket = await tickets.set_priority(int(number), agent, priority, now)
+        elif name == "claim":
+            ticket = await tickets.claim(int(action["value"]), agent, now)
+        else:
+            ticket = await tickets.resolve(int(action["value"]), agent, now)
+        container = body.get("container") or {}
+        await self.redraw(ticket.number, container.get("channel_id"),
+                          container.get("message_ts"))
+
+    async def redraw(self, number: int, channel: str | None, ts: str | None) -> None:
+        """Update a ticket's card in place (status, claimed by, priority)."""
+        if not channel or not ts:
+            return
+        text, card = blocks.card(await tickets.card(number), self.tz)
+        with contextlib.suppress(SlackApiError):
+            await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=card)
+
+    async def _on_command(self, ack: Any, command: dict[str, Any], respond: Any) -> None:
+        await ack()
+        user = command.get("user_id", "")
+        if not await self.is_agent(user):
+            await respond("Solo los agentes del canal de soporte pueden usar este comando.")
+            return
+        words = (command.get("text") or "").split()
+        usage = (f"Uso: {self.settings.command} status|resolve|reopen N · assign N @persona · "
+                 "priority N alta|normal|baja|urgente · note N texto · find texto")
+        if not words:
+            await respond(usage)
+            return
+        verb, rest = words[0].lower(), words[1:]
+        agent, now = await self.name_of(user), self.clock.now()
+        try:
+            if verb == "find":
+                await respond(await self._find(" ".join(rest)))
+                return
+            if not rest or not rest[0].lstrip("#").isdigit():
+                await respond(usage)
+                return
+            number = int(rest[0].lstrip("#"))
+            if verb == "status":
+                info = await tickets.card(number)
+                await respond(blocks.card(info, self.tz)[0])
+            elif verb == "resolve":
+                await respond(f"#{(await tickets.resolve(number, agent, now)).number} resuelto.")
+            elif verb == "reopen":
+                await respond(f"#{(await tickets.reopen(number, agent, now)).number} reabierto.")
+            elif verb == "assign" and len(rest) > 1:
+                who = rest[1].lstrip("@")
+                await tickets.assign(number, agent, who, now)
+                await respond(f"#{number} asignado a {who}.")
+            elif verb == "priority" and len(rest) > 1:
+                wanted = {v: k for k, v in blocks.PRIORITY.items()}.get(rest[1], rest[1])
+                await tickets.set_priority(number, agent, wanted, now)
+                await respond(f"#{number}: prioridad {rest[1]}.")
+            elif verb == "note" and len(rest) > 1:
+                assert self.sink is not None
+                await self.sink(Inbound(
+                    channel="slack", sender=Party("agent", user, agent),
+                    text=" ".join(rest[1:]), internal=True,
+                    external_id=f"command:{command.get('trigger_id', now.timestamp())}",
+                    thread=ThreadHint(ticket_number=number)))
+                await respond(f"Nota guardada en #{number}.")
+            else:
+                await respond(usage)
+        except tickets.TicketActionError as exc:
+            await respond(str(exc))
+
+    async def _find(self, text: str) -> str:
+        from gateway.models import Ticket
+
+        query = Ticket.filter(subject__icontains=text) if not text.lstrip("#").isdigit() \
+            else Ticket.filter(number=int(text.lstrip("#")))
+        found = await query.order_by("-id").limit(10).values("number", "subject", "status",
+                                                               "channel")
+        if not found:
+            return f"Nada encontrado para «{text}»."
+        return "\n".join(f"#{t['number']} · {t['channel']} · {blocks.STATUS.get(t['status'])}"
+                         f" · {blocks.escape(t['subject'])}" for t in found)
+
+    # -- sending -------------------------------------------------------------------------
+
+    def _route(self, out: Outbound) -> str:
+        extra = out.extra
+        for tag in extra.get("tags") or []:
+            if f"tag:{tag}" in self.settings.routes:
+                return self.settings.routes[f"tag:{tag}"]
+        channel, mailbox = extra.get("customer_channel", ""), extra.get("mailbox", "")
+        return (self.settings.routes.get(f"{channel}:{mailbox}")
+                or self.settings.routes.get(channel) or self.agents_channel)
+
+    async def send(self, message: Outbound) -> Receipt:
+        try:
+            if message.audience == "agents":
+                return await self._to_console(message)
+            return await self._to_customer(message)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "")) if exc.response else ""
+            status = exc.response.status_code if exc.response else 0
+            if status == 429:
+                retry = float((exc.response.headers or {}).get("Retry-After", 1))
+                raise TransientError("Slack rate limit", retry_after=retry) from exc
+            if error in PERMANENT:
+                raise PermanentError(f"Slack refused: {error}") from exc
+            raise TransientError(f"Slack error: {error or exc}") from exc
+        except (TimeoutError, OSError) as exc:
+            raise TransientError(f"Slack unreachable: {exc}") from exc
+
+    async def _to_console(self, message: Outbound) -> Receipt:
+        number = message.ticket_number
+        thread = message.extra.get("console_thread") or (
+            self._threads.get(number) if number is not None else None)
+        if message.kind == "new_ticket" and not thread and number is not None:
+            text, card = blocks.card(await tickets.card(number), self.tz)
+            channel = self._route(message)
+            posted = await self.client.chat_postMessage(channel=channel, text=text,
+                                                        blocks=card, unfurl_links=False)
+            ref = f"{channel}:{posted['ts']}"
+            self._threads[number] = ref
+            return Receipt(platform_id=ref)
+        if number is not None and not thread:
+            raise TransientError(f"the card of ticket #{number} is not posted yet")
+        if thread:
+            channel, _, ts = thread.partition(":")
+            text = self._console_text(message)
+            posted = await self.client.chat_postMessage(
+                channel=channel, thread_ts=ts, text=text, unfurl_links=False,
+                reply_broadcast=message.kind in ("new_ticket", "delivery_failed"))
+            return Receipt(platform_id=f"{channel}:{posted['ts']}")
+        posted = await self.client.chat_postMessage(channel=self.agents_channel,
+                                                    text=blocks.escape(message.text))
+        return Receipt(platform_id=f"{self.agents_channel}:{posted['ts']}")
+
+    def _console_text(self, message: Outbound) -> str:
+        text = blocks.escape(message.text)
+        if message.kind == "mirror":
+            who = message.extra.get("from")
+            name = blocks.escape(str(message.extra.get("name", "")))
+            if who == "customer":
+                return f"*{name}* escribió:\n>" + text.replace("\n", "\n>")
+            return f"_Enviado automáticamente ({name}):_\n" + text
+        if message.kind == "delivery_failed":
+            return ":warning: " + text
+        return text
+
+    async def _to_customer(self, message: Outbound) -> Receipt:
+        user = message.recipient
+        if user not in self._dms:
+            opened = await self.client.conversations_open(users=user)
+            self._dms[user] = opened["channel"]["id"]
+        channel = self._dms[user]
+        posted = await self.client.chat_postMessage(channel=channel,
+                                                    text=blocks.escape(message.text),
+                                                    unfurl_links=False)
+        return Receipt(platform_id=f"{channel}:{posted['ts']}")

@@ -1,0 +1,224 @@
+"""The agents' console in Slack, end to end: slack-bolt in the gateway's HTTP app, the
+Slack sandbox delivering signed events and answering the Web API, customers on the
+memory channel standing in for Telegram.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from adapters.memory import MemoryAdapter
+from adapters.slack.adapter import SlackAdapter
+from gateway.app import App, assemble
+from gateway.http import http_app, serve
+from gateway.models import AuditEvent, Message, OutboxItem, Ticket
+from gateway.sandbox.slack import SlackSandbox
+from tests.conftest import make_settings
+from tests.mailservers import eventually, free_port
+
+AGENTS = "C0AGENTS"
+PEDRO = "U0PEDRO"
+MARIA = "555"
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite://{tmp_path}/centralita.sqlite3"
+
+
+@dataclass
+class Console:
+    app: App
+    slack: SlackAdapter
+    telegram: MemoryAdapter
+    sandbox: SlackSandbox
+
+    def cards(self) -> list[dict]:
+        return [p for p in self.sandbox.posted if p["channel"] == AGENTS and
+                not p.get("thread_ts")]
+
+    def thread(self, ts: str) -> list[str]:
+        return [p["text"] for p in self.sandbox.posted if p.get("thread_ts") == ts]
+
+    async def customer_writes(self, text: str, address: str = MARIA, name: str = "María"):
+        from gateway.messages import Inbound, Party, ThreadHint
+
+        self.telegram_counter = getattr(self, "telegram_counter", 0) + 1
+        return await self.telegram.inject(Inbound(
+            channel="telegram", sender=Party("customer", address, name), text=text,
+            external_id=f"tg-{self.telegram_counter}", thread=ThreadHint(conversation=address)))
+
+    async def card_of(self, number: int) -> str:
+        ticket = await eventually(lambda: _threaded(number))
+        return ticket.console_thread.split(":", 1)[1]
+
+
+async def _threaded(number: int) -> Ticket | None:
+    return await Ticket.filter(number=number, console_thread__isnull=False).first()
+
+
+@pytest.fixture
+async def console(db: str, tmp_path: Path) -> AsyncIterator[Console]:
+    sandbox = SlackSandbox()
+    await sandbox.start()
+    sandbox.add_user(PEDRO, "Pedro Soto")
+    sandbox.add_user("U0CLIENTE", "Rosa Cliente")
+    sandbox.add_channel(AGENTS, [PEDRO])
+    port = free_port()
+    sandbox.set_gateway(f"http://127.0.0.1:{port}/slack/events")
+    settings = make_settings(
+        tmp_path, agents={"console": "slack", "channel": AGENTS, "undo_seconds": 1},
+        outbox={"poll_interval": "0.1s", "backoff_base": "0.2s"},
+        channels={"slack": {"bot_token": sandbox.bot_token,
+                            "signing_secret": sandbox.signing_secret,
+                            "base_url": sandbox.api_url}})
+    slack = SlackAdapter.from_settings(settings)
+    telegram = MemoryAdapter("telegram")
+    app = assemble(settings, adapters={"slack": slack, "telegram": telegram})
+    stop = asyncio.Event()
+    web = asyncio.create_task(serve(http_app({"slack": slack}), f"127.0.0.1:{port}", stop))
+    await app.start()
+    dispatcher = asyncio.create_task(app.outbox.run(stop))
+    await asyncio.sleep(0.2)
+    yield Console(app, slack, telegram, sandbox)
+    stop.set()
+    app.outbox.wake()
+    await dispatcher
+    await web
+    await app.stop()
+    await sandbox.stop()
+
+
+async def test_a_customer_message_makes_a_card_and_the_agents_reply_reaches_her(
+        console: Console) -> None:
+    await console.customer_writes("Hola, mi pedido no llegó")
+    await console.sandbox.wait_for(lambda: console.cards())
+    card = console.cards()[0]
+    assert "#1001" in card["text"] and "María" in card["text"]
+    assert any(b.get("type") == "actions" for b in card["blocks"])
+    ts = await console.card_of(1001)
+    # The acknowledgement she received is copied into the card's thread.
+    await console.sandbox.wait_for(lambda: console.thread(ts))
+    assert "#1001" in console.thread(ts)[0]
+    # Pedro answers in the thread; after the undo window it reaches María on Telegram.
+    await console.sandbox.message(AGENTS, PEDRO, "Hola María, sale hoy.", thread_ts=ts)
+    await console.sandbox.wait_for(lambda: console.sandbox.ephemerals)  # Undo / Make a note
+    await eventually(lambda: [m for m in console.telegram.sent if m.kind == "agent_reply"])
+    reply = next(m for m in console.telegram.sent if m.kind == "agent_reply")
+    assert reply.recipient == MARIA and reply.text.startswith("Hola María, sale hoy.")
+    assert "Pedro Soto" in reply.text
+    # Her answer on Telegram appears in the thread.
+    await console.customer_writes("¡Gracias!")
+    await console.sandbox.wait_for(lambda: any("Gracias" in t for t in console.thread(ts)))
+
+
+async def test_a_note_stays_on_the_ticket_and_is_confirmed_with_a_reaction(
+        console: Console) -> None:
+    await console.customer_writes("Hola")
+    ts = await console.card_of(1001)
+    note = await console.sandbox.message(AGENTS, PEDRO, "// cliente VIP, ojo", thread_ts=ts)
+    await console.sandbox.wait_for(lambda: console.sandbox.reactions)
+    assert console.sandbox.reactions[0]["name"] == "memo"
+    assert console.sandbox.reactions[0]["timestamp"] == note.ts
+    stored = await Message.get(text="cliente VIP, ojo")
+    assert stored.visibility == "internal"
+    await asyncio.sleep(1.5)
+    assert not [m for m in console.telegram.sent if m.kind == "agent_reply"]
+
+
+async def test_a_retried_event_does_not_send_the_reply_twice(console: Console) -> None:
+    await console.customer_writes("Hola")
+    ts = await console.card_of(1001)
+    first = await console.sandbox.message(AGENTS, PEDRO, "Ya lo reviso", thread_ts=ts)
+    assert first.status_code == 200
+    again = await console.sandbox.resend(first.event_id, retry_num=1)
+    assert again.status_code == 200
+    await eventually(lambda: [m for m in console.telegram.sent if m.kind == "agent_reply"])
+    await asyncio.sleep(1.5)
+    assert len([m for m in console.telegram.sent if m.kind == "agent_reply"]) == 1
+    assert await Message.filter(author_kind="agent", direction="in").count() == 1
+
+
+async def test_claim_and_resolve_change_the_ticket_and_the_card(console: Console) -> None:
+    await console.customer_writes("Hola")
+    ts = await console.card_of(1001)
+    await console.sandbox.block_action(PEDRO, AGENTS, ts, "claim", "1001")
+    assert (await Ticket.get(number=1001)).assignee == "Pedro Soto"
+    await console.sandbox.wait_for(lambda: console.sandbox.updated)
+    assert "Pedro Soto" in console.sandbox.updated[-1]["text"]
+    await console.sandbox.block_action(PEDRO, AGENTS, ts, "resolve", "1001")
+    ticket = await Ticket.get(number=1001)
+    assert ticket.status == "resolved" and ticket.resolved_at is not None
+    await console.sandbox.wait_for(lambda: "resuelto" in console.sandbox.updated[-1]["text"])
+    assert await AuditEvent.filter(action__in=["claimed", "resolved"]).count() == 2
+
+
+async def test_someone_outside_the_agents_channel_cannot_press_the_buttons(
+        console: Console) -> None:
+    await console.customer_writes("Hola")
+    ts = await console.card_of(1001)
+    await console.sandbox.block_action("U0CLIENTE", AGENTS, ts, "resolve", "1001")
+    assert (await Ticket.get(number=1001)).status == "open"
+
+
+async def test_a_forged_or_stale_request_is_refused_and_nothing_is_stored(
+        console: Console) -> None:
+    await console.customer_writes("Hola")
+    ts = await console.card_of(1001)
+    forged = await console.sandbox.forged(AGENTS, PEDRO, "Envíame tu clave", thread_ts=ts)
+    stale = await console.sandbox.message(AGENTS, PEDRO, "Viejo", thread_ts=ts,
+                                          age_seconds=400)
+    assert forged.status_code == 401 and stale.status_code == 401
+    await asyncio.sleep(0.5)
+    assert await Message.filter(author_kind="agent").count() == 0
+
+
+async def test_channel_pings_and_links_from_a_customer_arrive_escaped(console: Console) -> None:
+    await console.customer_writes("<!channel> urgente, pagar en <https://evil.example|su banco>")
+    await console.sandbox.wait_for(lambda: console.cards())
+    shown = str(console.cards()[0]["blocks"])
+    assert "<!channel>" not in shown and "&lt;!channel&gt;" in shown
+    assert "<https://evil.example|su banco>" not in shown
+
+
+async def test_a_slack_dm_customer_gets_the_acknowledgement_in_the_dm(console: Console) -> None:
+    response = await console.sandbox.message("D0ROSA", "U0CLIENTE", "Hola, necesito ayuda",
+                                             channel_type="im")
+    assert response.status_code == 200
+    await console.sandbox.wait_for(
+        lambda: [p for p in console.sandbox.posted if p["channel"].startswith("D")])
+    ack = next(p for p in console.sandbox.posted if p["channel"].startswith("D"))
+    assert "#1001" in ack["text"]
+    assert (await Ticket.get(number=1001)).channel == "slack"
+
+
+async def test_undo_inside_the_window_keeps_the_reply_from_the_customer(
+        console: Console) -> None:
+    await console.customer_writes("Hola")
+    ts = await console.card_of(1001)
+    await console.sandbox.message(AGENTS, PEDRO, "Te devuelvo el dinero hoy", thread_ts=ts)
+    await console.sandbox.wait_for(lambda: console.sandbox.ephemerals)
+    outbox_id = int(console.sandbox.ephemerals[-1]["blocks"][1]["elements"][1]["value"])
+    await console.sandbox.block_action(PEDRO, AGENTS, ts, "make_note", str(outbox_id))
+    await asyncio.sleep(1.5)
+    assert not [m for m in console.telegram.sent if m.kind == "agent_reply"]
+    assert (await OutboxItem.get(id=outbox_id)).status == "cancelled"
+    assert (await Message.get(kind="note")).visibility == "internal"
+
+
+async def test_editing_the_reply_inside_the_window_changes_what_is_sent(
+        console: Console) -> None:
+    await console.customer_writes("Hola")
+    ts = await console.card_of(1001)
+    sent = await console.sandbox.message(AGENTS, PEDRO, "Llega el martes", thread_ts=ts)
+    await console.sandbox.wait_for(lambda: console.sandbox.ephemerals)
+    await console.sandbox.message_changed(AGENTS, sent.ts, "Llega el miércoles",
+                                          thread_ts=ts)
+    reply = await eventually(lambda: [m for m in console.telegram.sent
+                                      if m.kind == "agent_reply"])
+    assert reply[0].text.startswith("Llega el miércoles")
