@@ -22,6 +22,7 @@ from gateway.pipeline import Gateway
 from gateway.responder import Responder, responder_factories
 from gateway.services import Services
 from gateway.settings import Settings, SettingsError
+from scheduler.runner import Scheduler
 
 
 def load_responders(settings: Settings) -> list[Responder]:
@@ -65,6 +66,7 @@ class App:
     gateway: Gateway
     outbox: Outbox
     adapters: dict[str, Adapter]
+    scheduler: Scheduler
 
     async def start(self) -> None:
         for adapter in self.adapters.values():
@@ -87,4 +89,5 @@ def assemble(settings: Settings, *, adapters: Mapping[str, Adapter], clock: Cloc
     channels = None if accept_any_channel else set(adapters)
     gateway = Gateway(services, load_responders(settings), channels=channels,
                       on_commit=outbox.wake)
-    return App(services=services, gateway=gateway, outbox=outbox, adapters=dict(adapters))
+    return App(services=services, gateway=gateway, outbox=outbox, adapters=dict(adapters),
+               scheduler=Scheduler(services, wake=outbox.wake))

@@ -169,7 +169,9 @@ def run(ctx: typer.Context) -> None:
             out.print(f"[green]running[/green]: {', '.join(adapters)}"
                       + (f", HTTP on {s.http.listen}" if web else "") + " — Ctrl-C stops")
             dispatcher = asyncio.create_task(running.outbox.run(stop))
+            await running.scheduler.start()
             await stop.wait()
+            await running.scheduler.stop()
             await running.stop()
             running.outbox.wake()
             await dispatcher
@@ -182,6 +184,38 @@ def run(ctx: typer.Context) -> None:
     else:
         _run(go)
     out.print("stopped: nothing pending is lost (it waits in the database)")
+
+
+@app.command()
+def schedule(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="how many, soonest first")] = 30,
+) -> None:
+    """What the scheduler will do next: progress updates, SLA warnings, surveys, closing."""
+    s = _settings(ctx)
+    from gateway.models import ScheduledAction
+
+    tz = s.hours.build().tz
+
+    async def go() -> None:
+        async with database(s.database.url):
+            rows = await ScheduledAction.filter(status__in=["pending", "running"]).order_by(
+                "due_at").limit(limit).values("due_at", "kind", "ticket__number", "status",
+                                              "attempts")
+            total = await ScheduledAction.filter(status="pending").count()
+        if not rows:
+            out.print("Nothing is scheduled.")
+            return
+        table = Table(title=f"Next {len(rows)} of {total} scheduled actions ({tz.key})")
+        for column in ("due", "ticket", "what", "state"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(_local(row["due_at"], tz), f"#{row['ticket__number']}",
+                          row["kind"], row["status"] + (f" (attempt {row['attempts']})"
+                                                        if row["attempts"] else ""))
+        out.print(table)
+
+    _run(go)
 
 
 def _parse_at(value: str | None, tz: ZoneInfo) -> datetime | None:
@@ -393,6 +427,71 @@ def ticket(ctx: typer.Context, number: int) -> None:
                 for e in events:
                     table.add_row(_local(e.created_at, tz), e.actor, e.action, str(e.detail)[:80])
                 out.print(table)
+
+    _run(go)
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    since: Annotated[str, typer.Option(help="how far back: 7d, 24h, 30d…")] = "7d",
+    channel: Annotated[str | None, typer.Option(help="only this channel: email, telegram…")
+                       ] = None,
+) -> None:
+    """Service figures for tickets created lately: first response, SLA, resolution,
+    first-contact resolution, satisfaction, and what is still unanswered."""
+    s = _settings(ctx)
+    from gateway.report import format_minutes, service_report
+    from gateway.services import Services
+    from gateway.settings import parse_duration
+
+    try:
+        span = parse_duration(since)
+    except ValueError:
+        span = None
+    if span is None or span.total_seconds() <= 0:
+        raise Failure(f"--since: expected a duration like 7d, 24h or 30d, got {since!r}")
+    services = Services.from_settings(s)
+    tz = services.hours.tz
+    until = services.clock.now()
+    start = until - span
+
+    def pct(value: float | None, part: int, whole: int) -> str:
+        return "—" if value is None else f"{value:.0f}% ({part}/{whole})"
+
+    def times(calendar: float | None, business: float | None) -> str:
+        if calendar is None:
+            return "—"
+        return f"{format_minutes(business)} · {format_minutes(calendar)}"
+
+    async def go() -> None:
+        async with database(s.database.url):
+            rows = await service_report(start, until, channel=channel, hours=services.hours,
+                                        sla=services.sla)
+        period = f"{_local(start, tz)} → {_local(until, tz)} ({tz.key})"
+        if rows[-1].tickets == 0:
+            where = f" on {channel}" if channel else ""
+            out.print(f"No tickets created{where} from {period}.")
+            return
+        table = Table(title=f"{s.gateway.name} — tickets created {period}",
+                      caption="response times: business time · calendar time")
+        for col in ("channel", "tickets", "1st response median", "p90", "SLA met",
+                    "resolution median", "first-contact resolution", "CSAT (avg · response rate)",
+                    "unanswered"):
+            table.add_column(col, justify="left" if col == "channel" else "right")
+        for r in rows:
+            csat = "—" if r.csat_average is None else f"{r.csat_average:.1f} · " + (
+                "—" if r.csat_response_rate_pct is None
+                else f"{r.csat_response_rate_pct:.0f}% of {r.surveys_sent}")
+            table.add_row(
+                r.channel, str(r.tickets),
+                times(r.first_response_median, r.first_response_business_median),
+                times(r.first_response_p90, r.first_response_business_p90),
+                pct(r.sla_met_pct, r.sla_met, r.sla_measured),
+                format_minutes(r.resolution_median),
+                pct(r.first_contact_resolution_pct, r.first_contact_resolved, r.resolved),
+                csat, str(r.unanswered), end_section=r is rows[-2])
+        out.print(table)
 
     _run(go)
 

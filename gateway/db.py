@@ -11,16 +11,30 @@ Example:
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import tortoise.backends.sqlite.executor  # noqa: F401 (registers adapters we override below)
 from tortoise import Tortoise
 from tortoise.migrations.api import migrate as tortoise_migrate
 
 MODELS = ["gateway.models"]
+
+
+def _utc_text(value: datetime) -> str:
+    """SQLite keeps datetimes as text and compares them as text: with mixed UTC offsets
+    ("…17:00-03:00" vs "…18:00+00:00") a due time would compare wrongly. Every aware
+    datetime is therefore stored, and queried, in UTC."""
+    return (value.astimezone(UTC) if value.tzinfo is not None else value).isoformat(" ")
+
+
+# Replaces tortoise's adapter (isoformat(" ") with whatever offset the value carried).
+sqlite3.register_adapter(datetime, _utc_text)
 SQLITE_PRAGMAS = {"journal_mode": "WAL", "synchronous": "FULL", "busy_timeout": "5000"}
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from gateway import bulk
 from gateway.messages import Outbound
-from gateway.models import AuditEvent, Contact, Message, OutboxItem, Ticket
+from gateway.models import AuditEvent, Contact, Identity, Message, OutboxItem, Ticket
 from gateway.services import Services
 
 log = logging.getLogger("centralita.notices")
@@ -126,3 +126,38 @@ async def delivery_failed(services: Services, ticket: Ticket, channel: str, reas
                          text=f"Delivery failed on {channel}: {reason}", created_at=now)
     return await notify_agents(services, ticket, "delivery_failed", now,
                                customer_name=contact.name, reason=reason)
+
+
+async def customer_message(services: Services, ticket: Ticket, key: str, now: datetime,
+                           **extra: Any) -> Outbound:
+    """An automatic message to the ticket's customer on its own channel (template `key`),
+    threaded under her messages, stored on the ticket, queued, and copied to the console.
+
+    Example: `await customer_message(services, ticket, "progress", now)`.
+    """
+    contact = await Contact.get(id=ticket.contact_id)  # type: ignore[attr-defined]
+    identity = await Identity.filter(contact_id=contact.id, channel=ticket.channel
+                                     ).order_by("-id").first()
+    ids = await Message.filter(ticket=ticket, direction="in", external_id__isnull=False,
+                               channel=ticket.channel).order_by("id").values_list(
+                                   "external_id", flat=True)
+    subject, text = await render(services, ticket, key, ticket.channel, now, contact.name,
+                                 **extra)
+    message = await Message.create(ticket=ticket, direction="out", author_kind="bot",
+                                   channel=ticket.channel, kind=key, subject=subject,
+                                   text=text, automated=True, created_at=now)
+    out = Outbound(channel=ticket.channel, text=text, subject=subject, kind=key,
+                   recipient=identity.address if identity else ticket.conversation or "",
+                   ticket_number=ticket.number, automatic=True,
+                   reply_to=tuple(dict.fromkeys(list(ids[:1]) + list(ids[-9:]))),
+                   extra={"locale": ticket.locale, "mailbox": ticket.mailbox,
+                          "ticket_subject": ticket.subject})
+    out = replace(out, outbox_id=await queue(ticket, out, now, contact=contact,
+                                              message=message))
+    if has_console(services):
+        agents = services.settings.agents
+        await queue(ticket, Outbound(
+            channel=agents.console, recipient=agents.channel, text=text, audience="agents",
+            ticket_number=ticket.number, kind="mirror", automatic=True,
+            extra={"from": "bot", "name": key, "customer_channel": ticket.channel}), now)
+    return out

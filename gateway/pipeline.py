@@ -35,16 +35,26 @@ from tortoise.transactions import in_transaction
 from gateway import bulk, notices
 from gateway.attachments import store_attachments
 from gateway.messages import Inbound, Outbound, Party
-from gateway.models import AuditEvent, Contact, Counter, Identity, Message, Ticket
+from gateway.models import (
+    AuditEvent,
+    Contact,
+    Counter,
+    Identity,
+    Message,
+    ScheduledAction,
+    Ticket,
+)
 from gateway.responder import Context, NotifyAgents, Reply, Responder, prepare_all
 from gateway.services import Services
 from gateway.templates import TemplateError
 from gateway.text import clean_line, clean_text
+from scheduler import plan
 
 log = logging.getLogger("centralita.pipeline")
 
 CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 QUIET_KINDS = frozenset({"score", "edit"})
+SCORES = frozenset("12345")
 # Commands a channel can pass on (Inbound.kind "command", text = the name): answered
 # without a ticket. Example: Telegram's /estado and /status both arrive as "status".
 COMMANDS = {"start": "start", "status": "status"}
@@ -275,6 +285,7 @@ class Gateway:
             contact, ticket, new, reopened = await self._agent_thread(inbound, now)
         else:
             contact = await self._contact_for(inbound, now)
+            inbound = await self._survey_answer(inbound, contact)
             ticket, new, reopened = await self._customer_thread(inbound, contact, now)
         message = await self._store(ticket, inbound, now)
         ctx = Context(inbound=inbound, ticket=ticket, contact=contact, message=message,
@@ -405,6 +416,19 @@ class Gateway:
                  for ((_, future), _, _, _), result in zip(threads, accepted, strict=True)]
         return done, left
 
+    async def _survey_answer(self, inbound: Inbound, contact: Contact) -> Inbound:
+        """A bare "1"–"5" answering a resolved ticket's survey is a score, not a new
+        question (channels without buttons answer the survey with a number)."""
+        if inbound.kind != "message" or inbound.thread.new_ticket or \
+                inbound.text.strip() not in SCORES:
+            return inbound
+        ticket = await self._match(inbound, contact)
+        if ticket is None or ticket.status not in ("resolved", "closed") or not \
+                await ScheduledAction.filter(ticket=ticket, kind="survey", status="done").exists():
+            return inbound
+        return replace(inbound, kind="score", thread=replace(
+            inbound.thread, ticket_number=ticket.number, verified=True))
+
     async def _command(self, inbound: Inbound, now: datetime) -> Accepted:
         """A channel command answered on the spot, without a ticket: "start" greets,
         "status" lists the sender's open tickets. Audited, and a re-delivery is a no-op."""
@@ -474,7 +498,8 @@ class Gateway:
         if ticket.status == "closed":
             return await self._open_ticket(inbound, contact, now, parent=ticket), True, False
         reopened = ticket.status == "resolved"
-        if ticket.status != "open":
+        back = ticket.status != "open"
+        if back:
             await notices.audit(ticket, inbound.sender.address, "reopened" if reopened else
                               "customer_answered", {"from": ticket.status}, now)
             ticket.status = "open"
@@ -483,6 +508,8 @@ class Gateway:
         ticket.last_customer_at = now
         ticket.updated_at = now
         await ticket.save()
+        if back:
+            await plan.on_customer_back(self.services, ticket, now)
         return ticket, False, reopened
 
     async def _match(self, inbound: Inbound, contact: Contact) -> Ticket | None:
@@ -530,6 +557,8 @@ class Gateway:
             ticket.first_response_at = now
         ticket.updated_at = now
         await ticket.save()
+        if not inbound.internal and ticket.status != "closed":
+            await plan.on_agent_reply(self.services, ticket, now)
         contact = await Contact.get(id=ticket.contact_id)  # type: ignore[attr-defined]
         return contact, ticket, False, False
 
@@ -630,6 +659,9 @@ class Gateway:
                 due=ctx.now + timedelta(seconds=holds.get(id(out), 0)),
                 message_id=next(stored) if message is not None else None,
                 contact_id=ctx.contact.id if out.audience == "customer" else None))
+        opened = [ctx.ticket for ctx in contexts if ctx.new_ticket]
+        if opened:  # progress updates and SLA warnings, in the same transaction
+            await plan.on_new_ticket(self.services, opened, contexts[0].now)
         mirrors = self._mirrors(contexts, planned)
         ids = await notices.queue_many(rows + [
             notices.outbox_row(ctx.ticket, out, ctx.now) for ctx, out in mirrors])

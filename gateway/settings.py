@@ -139,6 +139,22 @@ class AutoreplySettings(Section):
     window: Duration = timedelta(minutes=10)
 
 
+class SchedulerSettings(Section):
+    """Time-based work: keeping customers informed, SLA warnings, follow-ups, closing."""
+
+    progress_every: Duration = timedelta(hours=4)   # business time without news → update
+    progress_max: int = Field(3, ge=0)               # at most this many updates in a row
+    sla_warn_at: float = Field(0.8, gt=0, lt=1)      # warn agents at this share of a target
+    survey_delay: Duration = timedelta(hours=1)      # after the resolution message
+    follow_up_after: Duration = timedelta(days=2)    # the "is everything still fine?" check-in
+    close_after: Duration = timedelta(days=7)        # resolved without reply → closed
+    pending_reminder: Duration = timedelta(days=2)   # waiting on the customer → a reminder
+    pending_resolve_after: Duration = timedelta(days=5)  # still no answer → resolved
+    tick: Duration = timedelta(seconds=5)            # how often due work is looked for
+    batch: int = Field(200, ge=1, le=5000)           # actions claimed per look
+    lease: Duration = timedelta(minutes=2)           # a claimed action comes back after this
+
+
 class OutboxSettings(Section):
     batch: int = Field(50, ge=1, le=1000)
     max_attempts: int = Field(10, ge=1)
@@ -182,6 +198,7 @@ class Settings(BaseSettings):
     sla: SlaSettings = Field(default_factory=SlaSettings)
     autoreply: AutoreplySettings = Field(default_factory=AutoreplySettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
     agents: AgentsSettings = Field(default_factory=AgentsSettings)
     responders: RespondersSettings = Field(default_factory=RespondersSettings)

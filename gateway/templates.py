@@ -113,8 +113,12 @@ _EXTRA: dict[str, dict[str, str]] = {
     "survey_thanks": {"score": "The customer's rating, 1 to 5."},
     "status": {"tickets": "The customer's open tickets: a list of number, status, subject "
                "(may be empty)."},
+    "sla_warning": {"reason": "What is at risk, e.g. 'first response: 80% of the time used'.",
+                    "agent": "Who has the ticket: agent.name (may be empty)."},
+    "digest": {"tickets": "Tickets that arrived while closed, oldest first: number, subject, "
+               "status."},
 }
-_NO_TICKET = frozenset({"start", "status"})  # keys sent without a particular ticket
+_NO_TICKET = frozenset({"start", "status", "digest"})  # keys sent without a ticket
 
 _SAMPLE_TEXT = {
     "es": {"hours": "lunes a viernes, de 9:00 a 19:00 hrs", "status_command": "/estado",

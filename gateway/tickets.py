@@ -19,6 +19,7 @@ from tortoise.transactions import in_transaction
 
 from gateway.models import Contact, Message, OutboxItem, Ticket
 from gateway.notices import audit
+from scheduler import plan
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 
@@ -67,6 +68,7 @@ async def resolve(number: int, agent: str, now: datetime) -> Ticket:
         ticket.status, ticket.resolved_at, ticket.updated_at = "resolved", now, now
         await ticket.save(update_fields=["status", "resolved_at", "updated_at"])
         await audit(ticket, agent, "resolved", {"from": before}, now)
+        await plan.on_resolved(ticket, now)
     return ticket
 
 
@@ -80,6 +82,22 @@ async def reopen(number: int, agent: str, now: datetime) -> Ticket:
         ticket.reopened += 1
         await ticket.save(update_fields=["status", "resolved_at", "updated_at", "reopened"])
         await audit(ticket, agent, "reopened", {"from": before}, now)
+        await plan.on_reopened(ticket, now)
+    return ticket
+
+
+async def set_pending(number: int, agent: str, now: datetime) -> Ticket:
+    """The ticket waits on the customer: a reminder, then resolution, if she does not
+    answer (see [scheduler] pending_reminder)."""
+    async with in_transaction():
+        ticket = await _locked(number)
+        if ticket.status in ("resolved", "closed"):
+            raise TicketActionError(f"#{number} is {ticket.status}; reopen it first")
+        before = ticket.status
+        ticket.status, ticket.updated_at = "pending", now
+        await ticket.save(update_fields=["status", "updated_at"])
+        await audit(ticket, agent, "pending", {"from": before}, now)
+        await plan.on_pending(ticket, now)
     return ticket
 
 

@@ -59,7 +59,7 @@ def test_spanish_and_english_ship_the_same_keys_including_every_message_the_gate
     engine = TemplateEngine()
     expected = {"ack", "ack_closed", "progress", "resolved", "survey", "survey_thanks",
                 "follow_up", "pending_reminder", "closed", "status", "start", "agent_reply",
-                "new_ticket", "delivery_failed"}
+                "new_ticket", "delivery_failed", "sla_warning", "digest"}
     assert set(engine.keys()) == expected
     for locale in ("es", "en"):
         assert {s.key for s in engine.defaults() if s.locale == locale} == expected
