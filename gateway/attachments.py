@@ -58,3 +58,20 @@ async def store_attachments(
             rows.append(await Attachment.create(storage="disk", sha256=digest, path=str(path),
                                                 **fields))
     return rows
+
+
+async def load_attachments(ids: Iterable[int]) -> tuple[AttachmentIn, ...]:
+    """Stored files as message attachments again (to send them on); skipped ones and files
+    gone from disk are left out."""
+    found = []
+    for row in await Attachment.filter(id__in=list(ids)).order_by("id"):
+        data = row.data
+        if row.storage == "disk" and row.path:
+            try:
+                data = await asyncio.to_thread(Path(row.path).read_bytes)
+            except OSError:
+                data = None
+        if data is not None:
+            found.append(AttachmentIn(filename=row.filename, content_type=row.content_type,
+                                      data=bytes(data), inline=row.inline))
+    return tuple(found)

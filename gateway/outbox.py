@@ -33,6 +33,7 @@ from tortoise.transactions import in_transaction
 
 from gateway import bulk
 from gateway.adapter import Adapter
+from gateway.attachments import load_attachments
 from gateway.messages import Outbound, PermanentError, TransientError
 from gateway.models import AuditEvent, Message, OutboxItem, Ticket
 from gateway.notices import delivery_failed
@@ -199,11 +200,13 @@ class Outbox:
 
     async def _send(self, adapter: Adapter, item: Claimed) -> _Outcome:
         payload = dict(item.payload or {})
+        files = await load_attachments(payload.pop("attachments", None) or ())
         message = Outbound(
             channel=item.channel, recipient=item.recipient, text=item.text,
             subject=item.subject, audience=item.audience,  # type: ignore[arg-type]
             ticket_number=payload.get("ticket"), kind=item.kind, automatic=item.automatic,
-            reply_to=tuple(payload.pop("reply_to", ())), extra=payload, outbox_id=item.id)
+            reply_to=tuple(payload.pop("reply_to", ())), extra=payload, outbox_id=item.id,
+            attachments=files)
         try:
             receipt = await adapter.send(message)
         except PermanentError as exc:

@@ -36,6 +36,7 @@ from gateway import bulk, notices
 from gateway.attachments import store_attachments
 from gateway.messages import Inbound, Outbound, Party
 from gateway.models import (
+    Attachment,
     AuditEvent,
     Contact,
     Counter,
@@ -732,11 +733,16 @@ class Gateway:
             "author_name": ctx.inbound.sender.name if author == "agent" else "",
             "kind": kind, "subject": subject, "text": text, "automated": action.automatic,
             "created_at": ctx.now}
+        extra: dict[str, Any] = {"locale": ticket.locale, "mailbox": ticket.mailbox,
+                                 "ticket_subject": ticket.subject}
+        if author == "agent" and ctx.inbound.attachments:  # the agent's files go on too
+            extra["attachments"] = await Attachment.filter(
+                message_id=ctx.message.id, storage__in=["disk", "db"]).values_list(
+                    "id", flat=True)
         out = Outbound(channel=ticket.channel, recipient=await self._recipient(ctx), text=text,
                        subject=subject, ticket_number=ticket.number, kind=kind,
                        automatic=action.automatic, reply_to=await self._thread_ids(ctx),
-                       extra={"locale": ticket.locale, "mailbox": ticket.mailbox,
-                              "ticket_subject": ticket.subject})
+                       extra=extra)
         return out, message
 
     async def _notice(self, ctx: Context, action: NotifyAgents) -> Outbound:

@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise import connections
@@ -99,6 +99,23 @@ async def set_pending(number: int, agent: str, now: datetime) -> Ticket:
         await audit(ticket, agent, "pending", {"from": before}, now)
         await plan.on_pending(ticket, now)
     return ticket
+
+
+async def remind(number: int, agent: str, at: str, now: datetime, tz: Any) -> datetime:
+    """Schedule a progress update for the customer at `at` ("15:00": today, or tomorrow
+    if that time has passed) — an agent's promise to keep her informed."""
+    try:
+        hour, minute = (int(part) for part in at.split(":"))
+        local = now.astimezone(tz).replace(hour=hour, minute=minute, second=0, microsecond=0)
+    except ValueError:
+        raise TicketActionError(f"a time like 15:00 is expected, not {at!r}") from None
+    if local <= now:
+        local += timedelta(days=1)
+    async with in_transaction():
+        ticket = await _locked(number)
+        await plan.add([plan.row(ticket, "progress", local, now, count=0, by=agent)])
+        await audit(ticket, agent, "remind", {"at": local.isoformat()}, now)
+    return local
 
 
 async def set_priority(number: int, agent: str, priority: str, now: datetime) -> Ticket:

@@ -87,3 +87,19 @@ async def test_the_survey_score_is_stored_once_and_thanked_once(world: World) ->
     assert await AuditEvent.filter(action="survey.repeat").count() == 1
     assert await Message.filter(kind="score").count() == 2
     assert await OutboxItem.filter(kind="ack").count() == 1  # only the first message's
+
+
+async def test_the_file_an_agent_attaches_reaches_the_customer(world: World) -> None:
+    from gateway.messages import Attachment
+
+    first = await world.write("email", "ana@example.test", "¿Me mandan la factura?",
+                              external_id="<f1@x>")
+    await world.write("slack", "U0PEDRO", "Aquí va la factura", kind="agent", name="Pedro",
+                      ticket_number=first.ticket_number, conversation=None,
+                      attachments=(Attachment("factura-1001.pdf", "application/pdf",
+                                              b"%PDF-1.4 factura"),))
+    await world.deliver()
+    answer = world.sent_to("email", "ana@example.test")[-1]
+    assert answer.kind == "agent_reply"
+    assert [(a.filename, a.data) for a in answer.attachments] == [
+        ("factura-1001.pdf", b"%PDF-1.4 factura")]

@@ -16,7 +16,7 @@ from adapters.memory import MemoryAdapter
 from adapters.slack.adapter import SlackAdapter
 from gateway.app import App, assemble
 from gateway.http import http_app, serve
-from gateway.models import AuditEvent, Message, OutboxItem, Ticket
+from gateway.models import AuditEvent, Message, OutboxItem, ScheduledAction, Ticket
 from gateway.sandbox.slack import SlackSandbox
 from tests.conftest import make_settings
 from tests.mailservers import eventually, free_port
@@ -222,3 +222,22 @@ async def test_editing_the_reply_inside_the_window_changes_what_is_sent(
     reply = await eventually(lambda: [m for m in console.telegram.sent
                                       if m.kind == "agent_reply"])
     assert reply[0].text.startswith("Llega el miércoles")
+
+
+async def test_ticket_commands_remind_pending_and_find(console: Console) -> None:
+    await console.customer_writes("La impresora no imprime")
+    await console.card_of(1001)
+    await console.sandbox.slash_command(PEDRO, AGENTS, "/ticket", "remind 1001 15:00")
+    await console.sandbox.slash_command(PEDRO, AGENTS, "/ticket", "pending 1001")
+    await console.sandbox.slash_command(PEDRO, AGENTS, "/ticket", "find impresora")
+    await console.sandbox.slash_command("U0CLIENTE", AGENTS, "/ticket", "resolve 1001")
+    answers = [r.get("text", "") for r in console.sandbox.responses]
+    assert any("actualización" in a for a in answers)
+    assert any("#1001" in a and "impresora" in a for a in answers)
+    assert any("Solo los agentes" in a for a in answers)
+    ticket = await Ticket.get(number=1001)
+    assert ticket.status == "pending"
+    # The promised update was planned (and, once the ticket waits on the customer, dropped).
+    promised = [p for p in await ScheduledAction.filter(kind="progress").values_list(
+        "payload", flat=True) if p.get("by") == "Pedro Soto"]
+    assert len(promised) == 1 and await AuditEvent.filter(action="remind").exists()

@@ -324,8 +324,9 @@ class SlackAdapter:
             await respond("Solo los agentes del canal de soporte pueden usar este comando.")
             return
         words = (command.get("text") or "").split()
-        usage = (f"Uso: {self.settings.command} status|resolve|reopen N · assign N @persona · "
-                 "priority N alta|normal|baja|urgente · note N texto · find texto")
+        usage = (f"Uso: {self.settings.command} status|resolve|reopen|pending N · "
+                 "assign N @persona · priority N alta|normal|baja|urgente · note N texto · "
+                 "remind N 15:00 · find texto")
         if not words:
             await respond(usage)
             return
@@ -346,6 +347,13 @@ class SlackAdapter:
                 await respond(f"#{(await tickets.resolve(number, agent, now)).number} resuelto.")
             elif verb == "reopen":
                 await respond(f"#{(await tickets.reopen(number, agent, now)).number} reabierto.")
+            elif verb == "pending":
+                await tickets.set_pending(number, agent, now)
+                await respond(f"#{number} queda esperando al cliente.")
+            elif verb == "remind" and len(rest) > 1:
+                when = await tickets.remind(number, agent, rest[1], now, self.tz)
+                await respond(f"#{number}: el cliente recibirá una actualización "
+                              f"{when.astimezone(self.tz):%d/%m %H:%M}.")
             elif verb == "assign" and len(rest) > 1:
                 who = rest[1].lstrip("@")
                 await tickets.assign(number, agent, who, now)
