@@ -2,6 +2,7 @@
 
     centralita migrate
     centralita run
+    centralita demo
     centralita simulate --channel telegram --from 12345 --name "María" --text "Hola"
     centralita tickets --status open
     centralita ticket 1001
@@ -184,6 +185,18 @@ def run(ctx: typer.Context) -> None:
     else:
         _run(go)
     out.print("stopped: nothing pending is lost (it waits in the database)")
+
+
+@app.command()
+def demo() -> None:
+    """A scripted day of customer service on this machine, in under a minute.
+
+    No accounts or credentials: the Telegram and Slack sandboxes, a local SMTP server and
+    a temporary database; simulated time runs from Sunday 22:30 to the next Monday.
+    """
+    from gateway.demo import main as play
+
+    play(out, Path(__file__).resolve().parent.parent)
 
 
 @app.command()

@@ -122,7 +122,8 @@ async def test_a_crash_between_send_and_commit_repeats_the_send_never_drops_it(
     restarted = Outbox(world.app.adapters, world.app.services)
     assert await restarted.dispatch_once() == 0  # still leased to the dead process
     world.clock.advance(minutes=2)
-    assert await restarted.dispatch_once() == 1
+    # (the agents' notices claimed with it in the crashed pass may come back too)
+    assert await restarted.dispatch_once() >= 1
     assert len(telegram.sent) == 2 and telegram.sent[0].text == telegram.sent[1].text
     assert (await _row(world)).status == "sent"
 
