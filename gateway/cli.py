@@ -161,14 +161,14 @@ def run(ctx: typer.Context) -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            from gateway.http import http_app, http_routes, serve
+            from gateway.http import http_app, serve
 
-            web = None
-            if http_routes(adapters):  # webhooks: served before Telegram is told the URL
-                web = asyncio.create_task(serve(http_app(adapters), s.http.listen, stop))
+            # Webhooks and the admin pages, served before Telegram is told the URL.
+            web = asyncio.create_task(serve(http_app(adapters, running.services),
+                                            s.http.listen, stop))
             await running.start()
-            out.print(f"[green]running[/green]: {', '.join(adapters)}"
-                      + (f", HTTP on {s.http.listen}" if web else "") + " — Ctrl-C stops")
+            out.print(f"[green]running[/green]: {', '.join(adapters)}; admin pages at "
+                      f"http://{s.http.listen}/admin/ — Ctrl-C stops")
             dispatcher = asyncio.create_task(running.outbox.run(stop))
             await running.scheduler.start()
             await stop.wait()
@@ -176,8 +176,7 @@ def run(ctx: typer.Context) -> None:
             await running.stop()
             running.outbox.wake()
             await dispatcher
-            if web is not None:
-                await web
+            await web
 
     if bar is not None:
         with bar:
@@ -185,6 +184,48 @@ def run(ctx: typer.Context) -> None:
     else:
         _run(go)
     out.print("stopped: nothing pending is lost (it waits in the database)")
+
+
+admin_cli = typer.Typer(help="Admins of the admin pages.", no_args_is_help=True)
+app.add_typer(admin_cli, name="admin")
+
+
+@admin_cli.command("create")
+def admin_create(
+    ctx: typer.Context,
+    username: Annotated[str, typer.Argument(help="the admin's user name")],
+    password_env: Annotated[str | None, typer.Option(
+        help="read the password from this environment variable instead of asking")] = None,
+) -> None:
+    """Create an admin, or set a new password for an existing one."""
+    import os
+
+    from gateway.auth import hash_password
+    from gateway.models import AdminUser
+
+    s = _settings(ctx)
+    if password_env:
+        password = os.environ.get(password_env, "")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 10:
+        raise Failure("the password must have at least 10 characters")
+    hashed = hash_password(password)
+
+    async def go() -> None:
+        await run_migrations(s.database.url)
+        async with database(s.database.url):
+            admin = await AdminUser.get_or_none(username=username)
+            if admin is None:
+                await AdminUser.create(username=username, password_hash=hashed,
+                                       created_at=datetime.now(ZoneInfo("UTC")))
+                out.print(f"admin [bold]{username}[/bold] created")
+            else:
+                admin.password_hash = hashed
+                await admin.save(update_fields=["password_hash"])
+                out.print(f"new password set for [bold]{username}[/bold]")
+
+    _run(go)
 
 
 @app.command()

@@ -1,5 +1,5 @@
-"""The gateway's HTTP app: the routes adapters contribute (webhooks) plus a health check,
-served by uvicorn inside the gateway's own event loop.
+"""The gateway's HTTP app: the routes adapters contribute (webhooks), a health check and
+the admin pages, served by uvicorn inside the gateway's own event loop.
 
 Example:
     >>> app = http_app(adapters)                               # doctest: +SKIP
@@ -17,7 +17,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from gateway.adapter import Adapter
 
@@ -28,11 +28,18 @@ def http_routes(adapters: Mapping[str, Adapter]) -> list[Any]:
             for route in (getattr(adapter, "routes", None) or (lambda: []))()]
 
 
-def http_app(adapters: Mapping[str, Adapter]) -> Starlette:
+def http_app(adapters: Mapping[str, Adapter], services: Any = None) -> Starlette:
+    """Health check, the adapters' webhook routes, and (given `services`) the admin pages
+    and JSON API (gateway.admin)."""
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "channels": sorted(adapters)})
 
-    return Starlette(routes=[Route("/healthz", health), *http_routes(adapters)])
+    routes = [Route("/healthz", health), *http_routes(adapters)]
+    if services is not None:
+        from gateway.admin import admin_app
+
+        routes.append(Mount("/", app=admin_app(services)))
+    return Starlette(routes=routes)
 
 
 class _Server(uvicorn.Server):

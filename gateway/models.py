@@ -251,3 +251,15 @@ class ChannelState(Model):
     class Meta:
         table = "channel_state"
         unique_together = (("channel", "key"),)
+
+
+class AdminUser(Model):
+    """Someone who may edit templates and see the dashboard (`centralita admin create`)."""
+
+    id = fields.IntField(primary_key=True)
+    username = fields.CharField(max_length=100, unique=True)
+    password_hash = fields.CharField(max_length=300)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "admin_user"

@@ -34,7 +34,8 @@ from gateway.settings import Settings, load_settings
 ROOT = Path(__file__).resolve().parent.parent
 SANTIAGO = ZoneInfo("America/Santiago")
 PG_URL = os.environ.get("CENTRALITA_TEST_PG", "postgres://postgres@127.0.0.1:5432/centralita_test")
-TABLES = ("channel_state", "audit_event", "scheduled_action", "outbox", "attachment", "message",
+TABLES = ("admin_user", "channel_state", "audit_event", "scheduled_action", "outbox",
+          "attachment", "message",
           "template", "ticket", "identity", "counter", "contact")
 
 

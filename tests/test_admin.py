@@ -1,0 +1,134 @@
+"""The admin pages and API, through the gateway's HTTP app (httpx in-process): Carla, the
+team's admin, signs in, edits the acknowledgement, previews it, saves, sees the next
+customer get it, reverts; forms without a CSRF token and sandbox escapes are refused."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from gateway.auth import hash_password
+from gateway.http import http_app
+from gateway.models import AdminUser
+from gateway.models import Template as StoredTemplate
+from tests.conftest import World
+
+PASSWORD = "una-clave-larga-1"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@pytest.fixture
+async def browser(world: World) -> AsyncIterator[httpx.AsyncClient]:
+    await AdminUser.create(username="carla", password_hash=hash_password(PASSWORD),
+                           created_at=world.clock.now())
+    app = http_app(world.app.adapters, world.app.services)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://admin.test") as client:
+        yield client
+
+
+async def sign_in(client: httpx.AsyncClient, password: str = PASSWORD) -> httpx.Response:
+    form = await client.get("/admin/login")
+    token = CSRF.search(form.text).group(1)
+    return await client.post("/admin/login", data={
+        "username": "carla", "password": password, "csrf": token})
+
+
+def csrf_of(page: httpx.Response) -> str:
+    return CSRF.search(page.text).group(1)
+
+
+async def test_nothing_is_shown_before_signing_in_and_a_wrong_password_is_refused(
+        browser: httpx.AsyncClient) -> None:
+    assert (await browser.get("/admin/")).status_code == 303
+    assert (await sign_in(browser, "wrong")).status_code == 401
+    signed = await sign_in(browser)
+    assert signed.status_code == 303 and signed.headers["location"] == "/admin/"
+    cookie = signed.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    dashboard = await browser.get("/admin/")
+    assert dashboard.status_code == 200 and dashboard.text.count("<svg") == 4
+
+
+async def test_a_login_form_without_its_csrf_token_is_refused(
+        browser: httpx.AsyncClient) -> None:
+    await browser.get("/admin/login")
+    refused = await browser.post("/admin/login", data={"username": "carla",
+                                                       "password": PASSWORD})
+    assert refused.status_code == 403
+
+
+async def test_carla_edits_the_acknowledgement_and_the_next_customer_gets_it(
+        browser: httpx.AsyncClient, world: World) -> None:
+    await sign_in(browser)
+    editor = await browser.get("/admin/templates/ack/es?channel=")
+    assert editor.status_code == 200 and "customer" in editor.text  # the variables list
+    token = csrf_of(editor)
+    body = ("¡Hola {{ customer.first_name }}! Recibimos tu mensaje: solicitud "
+            "#{{ ticket.number }}. Te respondemos {{ due_at | when }}.")
+    preview = await browser.post("/admin/templates/ack/es/preview",
+                                 data={"subject": "", "body": body, "channel": ""},
+                                 headers={"X-CSRF-Token": token})
+    assert "¡Hola María! Recibimos tu mensaje: solicitud #1042" in preview.json()["body"]
+    saved = await browser.post("/admin/templates/ack/es", data={
+        "subject": "Recibimos tu solicitud [#{{ ticket.number }}]", "body": body,
+        "channel": "", "csrf": token})
+    assert saved.status_code == 200 and "versión 1" in saved.text
+    # No restart: the next customer gets the new text.
+    accepted = await world.write("telegram", "555", "Hola", name="Lucía Soto")
+    ack = next(o for o in accepted.outbound if o.kind == "ack")
+    assert ack.text.startswith("¡Hola Lucía! Recibimos tu mensaje: solicitud #1001.")
+    # Another edit, then back to version 1.
+    await browser.post("/admin/templates/ack/es", data={
+        "subject": "", "body": "Otra versión {{ ticket.number }}", "channel": "",
+        "csrf": token})
+    reverted = await browser.post("/admin/templates/ack/es/revert/1",
+                                  data={"channel": "", "csrf": token})
+    assert "versión 3" in reverted.text
+    versions = await StoredTemplate.filter(key="ack", locale="es").order_by("version")
+    assert [v.version for v in versions] == [1, 2, 3] and versions[2].body == body
+    assert "carla" in versions[2].created_by
+
+
+async def test_a_sandbox_escape_or_a_missing_csrf_token_changes_nothing(
+        browser: httpx.AsyncClient) -> None:
+    await sign_in(browser)
+    token = csrf_of(await browser.get("/admin/templates/ack/es"))
+    escape = await browser.post("/admin/templates/ack/es", data={
+        "subject": "", "body": "{{ ''.__class__.__mro__ }}", "channel": "", "csrf": token})
+    assert escape.status_code == 400 and "not allowed" in escape.text
+    forged = await browser.post("/admin/templates/ack/es", data={
+        "subject": "", "body": "Hola", "channel": ""})
+    assert forged.status_code == 403
+    broken = await browser.post("/admin/templates/ack/es", data={
+        "subject": "", "body": "Hola\n{% if %}", "channel": "", "csrf": token})
+    assert broken.status_code == 400 and "line 2" in broken.text
+    assert await StoredTemplate.all().count() == 0
+
+
+async def test_the_hours_page_shows_what_a_customer_would_receive(
+        browser: httpx.AsyncClient) -> None:
+    await sign_in(browser)
+    page = await browser.get("/admin/hours", params={"at": "2026-11-22T22:30"})
+    assert page.status_code == 200 and "cerrado" in page.text
+    assert "lunes a viernes" in page.text and "Retomamos la atención" in page.text
+
+
+async def test_the_json_api_with_basic_auth(browser: httpx.AsyncClient) -> None:
+    assert (await browser.get("/api/templates")).status_code == 401
+    auth = ("carla", PASSWORD)
+    listed = await browser.get("/api/templates", auth=auth)
+    assert listed.status_code == 200
+    assert any(t["key"] == "ack" and t["locale"] == "es" and t["version"] == 0
+               for t in listed.json())
+    bad = await browser.put("/api/templates/ack/es", auth=auth,
+                            json={"body": "{{ cliente }}"})
+    assert bad.status_code == 422 and "cliente" in bad.text
+    good = await browser.put("/api/templates/ack/es", auth=auth,
+                             json={"body": "Hola {{ customer.name }}"})
+    assert good.json() == {"version": 1}
+    schema = await browser.get("/api/openapi.json")
+    assert "/api/templates/{key}/{locale}" in schema.json()["paths"]
