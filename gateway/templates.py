@@ -15,6 +15,7 @@ import functools
 import logging
 import re
 import tomllib
+import types
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -240,8 +241,21 @@ class _Env(sandbox.ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
 
+def _printable(value: Any) -> Any:
+    """What `{{ … }}` may print: data, never a function, class or module (whose text would
+    show the gateway's internals, e.g. "<function safe_range at 0x7f…>")."""
+    if isinstance(value, jinja2.Undefined):
+        return value  # Jinja reports it (unknown name, or an attribute the sandbox refused)
+    if callable(value) or isinstance(value, type | types.ModuleType):
+        raise SecurityError("the template tried to print a function or an object, which is "
+                            "not allowed")
+    return value
+
+
 _ENV = _Env(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False,
-            trim_blocks=True, lstrip_blocks=True)
+            trim_blocks=True, lstrip_blocks=True, finalize=_printable)
+for _unused in ("lipsum", "cycler", "joiner", "dict"):  # nothing a message text needs
+    _ENV.globals.pop(_unused, None)
 _ENV.filters.update({n: _filter(n) for n in
                      ("when", "date", "time", "datetime", "duration", "status_label")})
 

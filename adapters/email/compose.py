@@ -33,6 +33,8 @@ import html
 import re
 import unicodedata
 from datetime import datetime
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.policy import Policy
 from email.utils import format_datetime, formataddr, getaddresses, parseaddr
@@ -60,10 +62,24 @@ def clean_header(value: object) -> str:
 
     >>> clean_header("Hola\\r\\nBcc: x@evil.example")
     'Hola Bcc: x@evil.example'
+    >>> clean_header("=?utf-8?q?a=0D=0ABcc:_x@evil?=")  # an encoded line break too
+    'a Bcc: x@evil'
     """
+    raw = str(value or "")
+    for _ in range(5):  # "=?utf-8?q?a=0D=0ABcc:…?=" would become a line break when the
+        if "=?" not in raw:  # email policy decodes it: decode it here, then clean it
+            break
+        try:
+            decoded = str(make_header(decode_header(raw)))
+        except (HeaderParseError, LookupError, UnicodeError, ValueError):
+            decoded = raw.replace("=?", "= ?")
+        if decoded == raw:
+            raw = raw.replace("=?", "= ?")
+            break
+        raw = decoded
     text = "".join(
         " " if unicodedata.category(ch) in _BREAKS else ch
-        for ch in str(value or "")
+        for ch in raw
         if unicodedata.category(ch) not in _DROPPED or ch in _JOINERS
     )
     return " ".join(text.split())
