@@ -101,6 +101,8 @@ document.getElementById('body').addEventListener('input',()=>{clearTimeout(windo
     "hours.html": """{% extends "base.html" %}{% block main %}<h1>Horario y plazos</h1>
 <p>{{ summary }}</p><table><tr><th>día</th><th>horario</th></tr>
 {% for day, spans in week %}<tr><td>{{ day }}</td><td>{{ spans }}</td></tr>{% endfor %}</table>
+<h2>Días cerrados (próximos 90 días)</h2>{% if closed %}<table>{% for day, why in closed %}
+<tr><td>{{ day }}</td><td>{{ why }}</td></tr>{% endfor %}</table>{% else %}<p>Ninguno.</p>{% endif %}
 <h2>¿Qué recibiría un cliente?</h2><form method="get"><label>Momento
 <input name="at" value="{{ at }}" type="datetime-local"></label> <button>Ver</button></form>
 <p>{{ at_text }} — {{ "abierto" if open_now else "cerrado" }}</p>
@@ -422,10 +424,15 @@ def admin_app(services: Services) -> FastAPI:
                                            context=context, now=moment)
             answers.append((channel, (rendered.subject + "\n\n" if rendered.subject else "")
                             + rendered.body))
-        week = getattr(hours, "week_table", None)
-        table = week("es") if callable(week) else []
+        today = services.clock.now().astimezone(hours.tz).date()
+        closed = []
+        for offset in range(90):
+            day = today + timedelta(days=offset)
+            if hours.is_closed_day(day):
+                closed.append((day.strftime("%d/%m/%Y"),
+                               hours.holiday_name(day) or "cerrado (fecha configurada)"))
         return await page(request, "hours.html", title="Horario", summary=hours.summary("es"),
-                          week=table, at=moment.strftime("%Y-%m-%dT%H:%M"),
+                          week=hours.week_table("es"), closed=closed, at=moment.strftime("%Y-%m-%dT%H:%M"),
                           at_text=moment.strftime("%A %d/%m/%Y %H:%M"), open_now=open_now,
                           answers=answers)
 

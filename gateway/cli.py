@@ -229,7 +229,10 @@ def admin_create(
 
 
 @app.command()
-def demo() -> None:
+def demo(
+    serve: Annotated[bool, typer.Option(
+        "--serve", help="afterwards, leave the admin pages up on a local URL")] = False,
+) -> None:
     """A scripted day of customer service on this machine, in under a minute.
 
     No accounts or credentials: the Telegram and Slack sandboxes, a local SMTP server and
@@ -237,7 +240,7 @@ def demo() -> None:
     """
     from gateway.demo import main as play
 
-    play(out, Path(__file__).resolve().parent.parent)
+    play(out, Path(__file__).resolve().parent.parent, keep_serving=serve)
 
 
 @app.command()

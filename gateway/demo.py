@@ -98,8 +98,10 @@ def _settings(workdir: Path, telegram: Any, slack: Any, smtp_port: int, http_por
                 "smtp_port": smtp_port, "smtp_security": "none"}]}})
 
 
-async def run_demo(out: Console, root: Path) -> None:
-    """Play the day; print what each customer saw, the agents' thread and the report."""
+async def run_demo(out: Console, root: Path, *, keep_serving: bool = False) -> None:
+    """Play the day; print what each customer saw, the agents' thread and the report.
+
+    With `keep_serving`, the admin pages stay up afterwards (Ctrl-C stops)."""
     from adapters.email.adapter import EmailAdapter
     from adapters.slack.adapter import SlackAdapter
     from adapters.telegram.adapter import TelegramAdapter
@@ -145,7 +147,8 @@ async def run_demo(out: Console, root: Path) -> None:
     app = assemble(settings, adapters={"telegram": telegram, "slack": slack, "email": email},
                    clock=clock)
     stop = asyncio.Event()
-    web = asyncio.create_task(serve(http_app(app.adapters), settings.http.listen, stop))
+    web = asyncio.create_task(serve(http_app(app.adapters, app.services),
+                                    settings.http.listen, stop))
     await app.start()
 
     async def settle() -> None:
@@ -247,6 +250,8 @@ async def run_demo(out: Console, root: Path) -> None:
         status = (await Ticket.get(id=maria.id)).status
         out.print(f"María's ticket #{maria.number} is [bold]{status}[/bold], "
                   f"satisfaction {(await Ticket.get(id=maria.id)).satisfaction}/5.")
+        if keep_serving:
+            await _serve_admin(out, settings.http.listen, clock.now())
     finally:
         stop.set()
         app.outbox.wake()
@@ -259,10 +264,32 @@ async def run_demo(out: Console, root: Path) -> None:
         mailroom.controller.stop()
 
 
+async def _serve_admin(out: Console, listen: str, now: datetime) -> None:
+    """Leave the admin pages up with a throw-away admin until Ctrl-C."""
+    import secrets
+    import signal
+
+    from gateway.auth import hash_password
+    from gateway.models import AdminUser
+
+    password = secrets.token_urlsafe(12)
+    await AdminUser.create(username="demo", password_hash=hash_password(password),
+                           created_at=now)
+    out.print(Panel(Text(f"http://{listen}/admin/\nuser: demo\npassword: {password}\n\n"
+                         "Templates, hours and the dashboard of this demo day. "
+                         "Ctrl-C stops."), title="Admin pages", border_style="magenta",
+                    expand=False))
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, done.set)
+    await done.wait()
+
+
 def _show(out: Console, title: str, texts: list[str], style: str = "green") -> None:
     body = "\n\n".join(t.strip() for t in texts if t and t.strip()) or "(nothing)"
     out.print(Panel(Text(body), title=Text(title), border_style=style, expand=False))
 
 
-def main(out: Console, root: Path) -> None:
-    asyncio.run(run_demo(out, root))
+def main(out: Console, root: Path, *, keep_serving: bool = False) -> None:
+    asyncio.run(run_demo(out, root, keep_serving=keep_serving))

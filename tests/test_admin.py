@@ -115,6 +115,7 @@ async def test_the_hours_page_shows_what_a_customer_would_receive(
     page = await browser.get("/admin/hours", params={"at": "2026-11-22T22:30"})
     assert page.status_code == 200 and "cerrado" in page.text
     assert "lunes a viernes" in page.text and "Retomamos la atención" in page.text
+    assert "25/12/2026" in page.text  # Christmas, a public holiday in Chile, is listed
 
 
 async def test_the_json_api_with_basic_auth(browser: httpx.AsyncClient) -> None:

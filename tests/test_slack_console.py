@@ -76,7 +76,7 @@ async def console(db: str, tmp_path: Path) -> AsyncIterator[Console]:
         outbox={"poll_interval": "0.1s", "backoff_base": "0.2s"},
         channels={"slack": {"bot_token": sandbox.bot_token,
                             "signing_secret": sandbox.signing_secret,
-                            "base_url": sandbox.api_url}})
+                            "base_url": sandbox.api_url, "admins": [PEDRO]}})
     slack = SlackAdapter.from_settings(settings)
     telegram = MemoryAdapter("telegram")
     app = assemble(settings, adapters={"slack": slack, "telegram": telegram})
@@ -241,3 +241,30 @@ async def test_ticket_commands_remind_pending_and_find(console: Console) -> None
     promised = [p for p in await ScheduledAction.filter(kind="progress").values_list(
         "payload", flat=True) if p.get("by") == "Pedro Soto"]
     assert len(promised) == 1 and await AuditEvent.filter(action="remind").exists()
+
+
+async def test_an_admin_edits_a_text_in_a_slack_modal(console: Console) -> None:
+    from gateway.models import Template
+
+    # (real time here: the acknowledgement is "ack" or, out of hours, "ack_closed")
+    key = "ack" if console.app.services.opening(console.app.services.clock.now())[0] \
+        else "ack_closed"
+    await console.sandbox.slash_command(PEDRO, AGENTS, "/ticket", f"template {key} es")
+    await console.sandbox.wait_for(lambda: console.sandbox.views)
+    view_id = console.sandbox.views[-1]["id"]
+    refused = await console.sandbox.view_submission(PEDRO, view_id, {
+        "subject": {"value": ""}, "body": {"value": "{{ ''.__class__ }}"}})
+    assert refused.status_code == 200 and "not allowed" in refused.text
+    assert await Template.all().count() == 0
+    saved = await console.sandbox.view_submission(PEDRO, view_id, {
+        "subject": {"value": ""}, "body": {"value": "Hola {{ customer.first_name }}, "
+                                           "anotamos tu solicitud #{{ ticket.number }}."}})
+    assert saved.status_code == 200
+    stored = await Template.get(key=key, locale="es")
+    assert stored.version == 1 and "Pedro Soto" in stored.created_by
+    accepted = await console.customer_writes("Hola", address="556", name="Lucía")
+    assert next(o for o in accepted.outbound if o.kind == key).text.startswith(
+        "Hola Lucía, anotamos tu solicitud #1001.")
+    # Someone who is not an admin cannot open it.
+    await console.sandbox.slash_command("U0CLIENTE", AGENTS, "/ticket", "template ack es")
+    assert len(console.sandbox.views) == 1

@@ -50,6 +50,7 @@ from gateway.messages import (
 )
 from gateway.pipeline import InboundRejected
 from gateway.settings import Settings, SettingsError, channel_settings
+from gateway.templates import TemplateEngine
 
 log = logging.getLogger("centralita.slack")
 
@@ -88,6 +89,7 @@ class SlackAdapter:
                             process_before_response=True,
                             request_verification_enabled=settings.mode == "http")
         self.handler = AsyncSlackRequestHandler(self.app)
+        self.templates = TemplateEngine(timezone=timezone)  # validation of Slack edits
         self.sink: Sink | None = None
         self._threads: dict[int, str] = {}                 # ticket number → "C…:ts"
         self._held: dict[str, tuple[int, str, int]] = {}   # "C…:ts" → (outbox id, text, №)
@@ -175,6 +177,7 @@ class SlackAdapter:
         for action in ("claim", "resolve", "priority", "undo", "make_note"):
             app.action(action)(self._on_action)
         app.command(self.settings.command)(self._on_command)
+        app.view("template_edit")(self._on_template_saved)
 
     async def _ignore(self, ack: Any = None) -> None:
         return None
@@ -336,6 +339,10 @@ class SlackAdapter:
             if verb == "find":
                 await respond(await self._find(" ".join(rest)))
                 return
+            if verb == "template":
+                await respond(await self._open_template(user, rest,
+                                                        command.get("trigger_id", "")))
+                return
             if not rest or not rest[0].lstrip("#").isdigit():
                 await respond(usage)
                 return
@@ -374,6 +381,67 @@ class SlackAdapter:
                 await respond(usage)
         except tickets.TicketActionError as exc:
             await respond(str(exc))
+
+    async def _open_template(self, user: str, words: list[str], trigger_id: str) -> str:
+        """`/ticket template ack es [telegram]`: the text in a modal, for admins."""
+        if user not in self.settings.admins:
+            return "Solo los administradores (channels.slack.admins) pueden editar textos."
+        known = self.templates.keys()
+        if len(words) < 2 or words[0] not in known or words[1] not in ("es", "en"):
+            return (f"Uso: {self.settings.command} template CLAVE es|en [canal]; claves: "
+                    + ", ".join(self.templates.keys()))
+        key, locale = words[0], words[1]
+        channel = words[2] if len(words) > 2 else ""
+        from gateway.models import Template
+
+        current = await Template.filter(key=key, locale=locale, channel=channel).order_by(
+            "-version").first()
+        shipped = self.templates.default(key, locale, channel)
+        subject = current.subject if current else shipped.subject
+        body = current.body if current else shipped.body
+        await self.client.views_open(trigger_id=trigger_id, view={
+            "type": "modal", "callback_id": "template_edit",
+            "private_metadata": f"{key}|{locale}|{channel}",
+            "title": {"type": "plain_text", "text": f"{key} · {locale}"[:24]},
+            "submit": {"type": "plain_text", "text": "Guardar"},
+            "blocks": [
+                {"type": "input", "block_id": "subject", "optional": True,
+                 "label": {"type": "plain_text", "text": "Asunto"},
+                 "element": {"type": "plain_text_input", "action_id": "value",
+                             "initial_value": subject[:3000]}},
+                {"type": "input", "block_id": "body",
+                 "label": {"type": "plain_text", "text": "Texto"},
+                 "element": {"type": "plain_text_input", "action_id": "value",
+                             "multiline": True, "initial_value": body[:3000]}}]})
+        return f"Editando {key} ({locale})…"
+
+    async def _on_template_saved(self, ack: Any, body: dict[str, Any],
+                                 view: dict[str, Any]) -> None:
+        from tortoise.functions import Max
+
+        from gateway.models import Template
+        from gateway.templates import TemplateError
+
+        user = (body.get("user") or {}).get("id", "")
+        if user not in self.settings.admins:
+            await ack(response_action="errors", errors={"body": "Solo administradores."})
+            return
+        key, locale, channel = view.get("private_metadata", "||").split("|")
+        values = (view.get("state") or {}).get("values", {})
+        subject = ((values.get("subject") or {}).get("value") or {}).get("value") or ""
+        text = ((values.get("body") or {}).get("value") or {}).get("value") or ""
+        try:
+            self.templates.validate(subject, text, key, locale=locale, channel=channel)
+        except TemplateError as exc:
+            await ack(response_action="errors", errors={"body": str(exc)[:150]})
+            return
+        top = (await Template.filter(key=key, locale=locale, channel=channel).annotate(
+            m=Max("version")).first().values("m") or {}).get("m") or 0
+        await Template.create(key=key, locale=locale, channel=channel, version=top + 1,
+                              subject=subject, body=text,
+                              created_by=f"{await self.name_of(user)} (Slack)",
+                              created_at=self.clock.now())
+        await ack()
 
     async def _find(self, text: str) -> str:
         from gateway.models import Ticket

@@ -40,6 +40,7 @@ class SlackSettings(BaseModel):
     # Keys: "telegram", "email", "email:ventas" (a mailbox), "tag:billing".
     routes: dict[str, str] = Field(default_factory=dict)
     agent_group: list[str] = Field(default_factory=list)  # extra user ids who are agents
+    admins: list[str] = Field(default_factory=list)  # user ids who may edit texts in Slack
     customers: bool = True                     # DMs from non-agents are customer messages
 
     def token(self) -> str:
