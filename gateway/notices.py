@@ -128,6 +128,21 @@ async def delivery_failed(services: Services, ticket: Ticket, channel: str, reas
                                customer_name=contact.name, reason=reason)
 
 
+async def customer_address(ticket: Ticket) -> str:
+    """Where the ticket's customer is reached on its channel (her newest identity there)."""
+    identity = await Identity.filter(contact_id=ticket.contact_id,  # type: ignore[attr-defined]
+                                     channel=ticket.channel).order_by("-id").first()
+    return identity.address if identity else ticket.conversation or ""
+
+
+async def thread_ids(ticket: Ticket) -> tuple[str, ...]:
+    """Platform ids an answer threads under: the customer's first message and her latest."""
+    ids = await Message.filter(ticket=ticket, direction="in", external_id__isnull=False,
+                               channel=ticket.channel).order_by("id").values_list(
+                                   "external_id", flat=True)
+    return tuple(dict.fromkeys(list(ids[:1]) + list(ids[-9:])))
+
+
 async def customer_message(services: Services, ticket: Ticket, key: str, now: datetime,
                            **extra: Any) -> Outbound:
     """An automatic message to the ticket's customer on its own channel (template `key`),
@@ -136,20 +151,14 @@ async def customer_message(services: Services, ticket: Ticket, key: str, now: da
     Example: `await customer_message(services, ticket, "progress", now)`.
     """
     contact = await Contact.get(id=ticket.contact_id)  # type: ignore[attr-defined]
-    identity = await Identity.filter(contact_id=contact.id, channel=ticket.channel
-                                     ).order_by("-id").first()
-    ids = await Message.filter(ticket=ticket, direction="in", external_id__isnull=False,
-                               channel=ticket.channel).order_by("id").values_list(
-                                   "external_id", flat=True)
     subject, text = await render(services, ticket, key, ticket.channel, now, contact.name,
                                  **extra)
     message = await Message.create(ticket=ticket, direction="out", author_kind="bot",
                                    channel=ticket.channel, kind=key, subject=subject,
                                    text=text, automated=True, created_at=now)
     out = Outbound(channel=ticket.channel, text=text, subject=subject, kind=key,
-                   recipient=identity.address if identity else ticket.conversation or "",
-                   ticket_number=ticket.number, automatic=True,
-                   reply_to=tuple(dict.fromkeys(list(ids[:1]) + list(ids[-9:]))),
+                   recipient=await customer_address(ticket), ticket_number=ticket.number,
+                   automatic=True, reply_to=await thread_ids(ticket),
                    extra={"locale": ticket.locale, "mailbox": ticket.mailbox,
                           "ticket_subject": ticket.subject})
     out = replace(out, outbox_id=await queue(ticket, out, now, contact=contact,

@@ -701,19 +701,14 @@ class Gateway:
         ticket, inbound = ctx.ticket, ctx.inbound
         if inbound.sender.is_customer and inbound.channel == ticket.channel:
             return inbound.sender.address
-        identity = await Identity.filter(contact_id=ticket.contact_id,  # type: ignore[attr-defined]
-                                         channel=ticket.channel).order_by("-id").first()
-        return identity.address if identity else ticket.conversation or ""
+        return await notices.customer_address(ticket)
 
     async def _thread_ids(self, ctx: Context) -> tuple[str, ...]:
         """Platform ids an answer threads under: the first message and the latest ones."""
         inbound, ticket = ctx.inbound, ctx.ticket
         if ctx.new_ticket and inbound.channel == ticket.channel:
             return (inbound.external_id,) if inbound.external_id else ()
-        ids = await Message.filter(ticket=ticket, direction="in", external_id__isnull=False,
-                                   channel=ticket.channel).order_by("id").values_list(
-                                       "external_id", flat=True)
-        return tuple(dict.fromkeys(ids[:1] + ids[-9:]))
+        return await notices.thread_ids(ticket)
 
     async def _reply(self, ctx: Context, action: Reply) -> tuple[Outbound, dict[str, Any]]:
         """The answer to the customer and the message row that records it."""
