@@ -25,7 +25,7 @@ from jinja2 import DictLoader, Environment, select_autoescape
 from pydantic import BaseModel
 from tortoise.functions import Max
 
-from gateway import auth
+from gateway import auth, template_versions
 from gateway.models import AdminUser, Ticket
 from gateway.models import Template as StoredTemplate
 from gateway.services import Services
@@ -289,13 +289,9 @@ def admin_app(services: Services) -> FastAPI:
 
     async def save_version(key: str, locale: str, channel: str, subject: str, body: str,
                            user: str) -> int:
-        engine.validate(subject, body, key, locale=locale, channel=channel)
-        top = (await StoredTemplate.filter(key=key, locale=locale, channel=channel)
-               .annotate(m=Max("version")).first().values("m") or {}).get("m") or 0
-        await StoredTemplate.create(key=key, locale=locale, channel=channel, version=top + 1,
-                                    subject=subject, body=body, created_by=user,
-                                    created_at=services.clock.now())
-        return top + 1
+        return await template_versions.save_version(
+            engine, key, locale, channel, subject, body, author=user,
+            now=services.clock.now())
 
     async def preview_text(key: str, locale: str, channel: str, subject: str, body: str,
                            ticket_number: str = "") -> dict[str, str]:

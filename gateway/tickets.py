@@ -188,3 +188,12 @@ async def record_late_change(number: int, agent: str, change: str, text: str,
     the ticket records what changed."""
     ticket = await Ticket.get_or_none(number=number)
     await audit(ticket, agent, f"reply.{change}_after_send", {"text": text[:2000]}, now)
+
+
+async def find(text: str, limit: int = 10) -> list[dict[str, Any]]:
+    """Tickets by number ("1042", "#1042") or by words in the subject, newest first."""
+    wanted = text.strip().lstrip("#")
+    query = Ticket.filter(number=int(wanted)) if wanted.isdigit() else Ticket.filter(
+        subject__icontains=text.strip())
+    return await query.order_by("-id").limit(limit).values("number", "subject", "status",
+                                                           "channel")

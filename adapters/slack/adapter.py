@@ -35,7 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import blocks
 from adapters.slack.settings import SlackSettings
-from gateway import tickets
+from gateway import template_versions, tickets
 from gateway.adapter import Sink
 from gateway.clock import Clock, SystemClock
 from gateway.messages import (
@@ -392,13 +392,8 @@ class SlackAdapter:
                     + ", ".join(self.templates.keys()))
         key, locale = words[0], words[1]
         channel = words[2] if len(words) > 2 else ""
-        from gateway.models import Template
-
-        current = await Template.filter(key=key, locale=locale, channel=channel).order_by(
-            "-version").first()
-        shipped = self.templates.default(key, locale, channel)
-        subject = current.subject if current else shipped.subject
-        body = current.body if current else shipped.body
+        subject, body = await template_versions.current_text(self.templates, key, locale,
+                                                             channel)
         await self.client.views_open(trigger_id=trigger_id, view={
             "type": "modal", "callback_id": "template_edit",
             "private_metadata": f"{key}|{locale}|{channel}",
@@ -417,9 +412,6 @@ class SlackAdapter:
 
     async def _on_template_saved(self, ack: Any, body: dict[str, Any],
                                  view: dict[str, Any]) -> None:
-        from tortoise.functions import Max
-
-        from gateway.models import Template
         from gateway.templates import TemplateError
 
         user = (body.get("user") or {}).get("id", "")
@@ -431,25 +423,16 @@ class SlackAdapter:
         subject = ((values.get("subject") or {}).get("value") or {}).get("value") or ""
         text = ((values.get("body") or {}).get("value") or {}).get("value") or ""
         try:
-            self.templates.validate(subject, text, key, locale=locale, channel=channel)
+            await template_versions.save_version(
+                self.templates, key, locale, channel, subject, text,
+                author=f"{await self.name_of(user)} (Slack)", now=self.clock.now())
         except TemplateError as exc:
             await ack(response_action="errors", errors={"body": str(exc)[:150]})
             return
-        top = (await Template.filter(key=key, locale=locale, channel=channel).annotate(
-            m=Max("version")).first().values("m") or {}).get("m") or 0
-        await Template.create(key=key, locale=locale, channel=channel, version=top + 1,
-                              subject=subject, body=text,
-                              created_by=f"{await self.name_of(user)} (Slack)",
-                              created_at=self.clock.now())
         await ack()
 
     async def _find(self, text: str) -> str:
-        from gateway.models import Ticket
-
-        query = Ticket.filter(subject__icontains=text) if not text.lstrip("#").isdigit() \
-            else Ticket.filter(number=int(text.lstrip("#")))
-        found = await query.order_by("-id").limit(10).values("number", "subject", "status",
-                                                               "channel")
+        found = await tickets.find(text)
         if not found:
             return f"Nada encontrado para «{text}»."
         return "\n".join(f"#{t['number']} · {t['channel']} · {blocks.STATUS.get(t['status'])}"
