@@ -127,7 +127,7 @@ def migrate(ctx: typer.Context) -> None:
 
 @app.command()
 def run(ctx: typer.Context) -> None:
-    """Run the gateway: read every channel in [channels], deliver answers, until Ctrl-C.
+    """Run the gateway: read every configured channel, deliver answers, until Ctrl-C.
 
     A first email sync shows a progress bar on a terminal (counts go to the log always).
     """
@@ -495,8 +495,11 @@ def report(
     channel: Annotated[str | None, typer.Option(help="only this channel: email, telegram…")
                        ] = None,
 ) -> None:
-    """Service figures for tickets created lately: first response, SLA, resolution,
-    first-contact resolution, satisfaction, and what is still unanswered."""
+    """Service figures for tickets created lately: first response, SLA and satisfaction.
+
+    Per channel: median and p90 first response, SLA met, resolution time, first-contact
+    resolution, CSAT and its response rate, and what is still unanswered.
+    """
     s = _settings(ctx)
     from gateway.report import format_minutes, service_report
     from gateway.services import Services
