@@ -34,6 +34,7 @@ from adapters.memory import MemoryAdapter
 from gateway.app import assemble
 from gateway.db import SQLITE_PRAGMAS, init_db, migrate
 from gateway.messages import Inbound, Outbound, Party, ThreadHint
+from gateway.report import percentile
 from gateway.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,11 +56,6 @@ def sqlite_commit_limit(path: Path, seconds: float = 3.0) -> float:
     elapsed = time.perf_counter() - start
     conn.close()
     return rows / elapsed
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 class Probe(MemoryAdapter):
@@ -137,10 +133,10 @@ async def bench(n: int, concurrency: int, url: str | None, workdir: Path) -> Non
         throughput, sat_lat = await run_phase(app, probe, "sat", n, concurrency, None)
         print(f"saturated: {n} messages, {concurrency} concurrent customers: "
               f"{throughput:.0f} msgs/s (latency there p50 {statistics.median(sat_lat):.1f} ms,"
-              f" p99 {percentile(sat_lat, 0.99):.1f} ms)")
+              f" p99 {percentile(sat_lat, 99):.1f} ms)")
         rate = throughput / 2
         _, latencies = await run_phase(app, probe, "open", n, concurrency, rate)
-        p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
+        p50, p99 = statistics.median(latencies), percentile(latencies, 99)
         print(f"below saturation: {n} messages at {rate:.0f} msgs/s: ack p50 {p50:.1f} ms, "
               f"p99 {p99:.1f} ms")
     finally:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import socket
 import statistics
 import tempfile
 import time
@@ -41,25 +40,15 @@ from adapters.memory import MemoryAdapter
 from adapters.slack.adapter import SlackAdapter
 from gateway.app import assemble
 from gateway.db import init_db, migrate
-from gateway.http import http_app, serve
+from gateway.http import free_port, http_app, serve
 from gateway.messages import Inbound, Outbound, Party, ThreadHint
 from gateway.models import Ticket
+from gateway.report import percentile
 from gateway.sandbox.slack import SlackSandbox
 from gateway.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENTS, PEDRO = "C0AGENTS", "U0PEDRO"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 async def drive(sandbox: SlackSandbox, threads: list[str], n: int, concurrency: int
@@ -133,7 +122,7 @@ async def gateway_run(tickets: int, n: int, concurrency: int, workdir: Path
         rate, sent = await drive(sandbox, threads, n, concurrency)
         await asyncio.wait_for(everything.wait(), timeout=600)
         latencies = [(delivered[text] - at) * 1000 for text, at in sent.items()]
-        p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
+        p50, p99 = statistics.median(latencies), percentile(latencies, 99)
         print(f"gateway: {n} agent replies into {tickets} tickets' threads, {concurrency} at "
               f"a time: {rate:.0f} events/s; reply → customer p50 {p50:.1f} ms, "
               f"p99 {p99:.1f} ms")

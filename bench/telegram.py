@@ -41,6 +41,7 @@ from adapters.memory import MemoryAdapter
 from adapters.telegram.adapter import TelegramAdapter
 from gateway.app import assemble
 from gateway.db import init_db, migrate
+from gateway.report import percentile
 from gateway.sandbox.telegram import TelegramSandbox
 from gateway.settings import load_settings
 
@@ -61,11 +62,6 @@ class TimedSandbox(TelegramSandbox):
         self.arrived.setdefault(chat_id, time.perf_counter())
         if len(self.arrived) >= self.expected:
             self.done.set()
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 async def phase(sandbox: TimedSandbox, first_chat: int, n: int,
@@ -112,7 +108,7 @@ async def gateway_phases(n: int, url: str | None, workdir: Path) -> tuple[float,
               f"(latency there p50 {statistics.median(saturated):.0f} ms)")
         rate = throughput / 2
         _, latencies = await phase(sandbox, 30_000_000, n, rate)
-        p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
+        p50, p99 = statistics.median(latencies), percentile(latencies, 99)
         print(f"below saturation: {n} updates at {rate:.0f} msgs/s: ack p50 {p50:.1f} ms, "
               f"p99 {p99:.1f} ms")
     finally:

@@ -168,9 +168,13 @@ def admin_app(services: Services) -> FastAPI:
     async def current_user(request: Request) -> str | None:
         return auth.session_user(await secret(), request.cookies.get(COOKIE))
 
-    async def page(request: Request, name: str, status: int = 200, **values: Any) -> Response:
+    async def page(request: Request, name: str, status: int = 200, *,
+                   csrf_cookie: str | None = None, **values: Any) -> Response:
+        """Render `name`; its forms carry the CSRF token of the session (or of the
+        pre-login cookie `csrf_cookie`)."""
         key = await secret()
-        cookie = request.cookies.get(COOKIE) or request.cookies.get(COOKIE + "_pre") or ""
+        cookie = csrf_cookie or request.cookies.get(COOKIE) or \
+            request.cookies.get(COOKIE + "_pre") or ""
         body = ENV.get_template(name).render(user=await current_user(request),
                                              csrf=auth.csrf_token(key, cookie), **values)
         return HTMLResponse(body, status_code=status, headers={
@@ -196,13 +200,10 @@ def admin_app(services: Services) -> FastAPI:
 
     @app.get("/admin/login", include_in_schema=False)
     async def login_form(request: Request) -> Response:
-        response = await page(request, "login.html", title="Entrar")
-        if not request.cookies.get(COOKIE + "_pre"):
-            pre = secrets.token_urlsafe(24)
-            key = await secret()
-            response = HTMLResponse(ENV.get_template("login.html").render(
-                user=None, csrf=auth.csrf_token(key, pre), title="Entrar"))
-            response.set_cookie(COOKIE + "_pre", pre, **cookie_flags(request))
+        # The login form's CSRF token is tied to a cookie set here, before any session.
+        pre = request.cookies.get(COOKIE + "_pre") or secrets.token_urlsafe(24)
+        response = await page(request, "login.html", title="Entrar", csrf_cookie=pre)
+        response.set_cookie(COOKIE + "_pre", pre, **cookie_flags(request))
         return response
 
     @app.post("/admin/login", include_in_schema=False)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -34,6 +33,7 @@ from tortoise import Tortoise
 
 from gateway.clock import ManualClock
 from gateway.db import init_db, migrate
+from gateway.http import free_port
 from gateway.settings import Settings, load_settings
 
 TZ = ZoneInfo("America/Santiago")
@@ -42,19 +42,13 @@ MARIA_CHAT = 5551001
 SUPPORT = "soporte@demo.example"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class _Mailroom:
     """A real SMTP server on loopback keeping what the gateway sends."""
 
     def __init__(self) -> None:
         from aiosmtpd.controller import Controller
 
-        self.port = _free_port()
+        self.port = free_port()
         self.received: list[Any] = []
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
@@ -122,7 +116,7 @@ async def run_demo(out: Console, root: Path, *, keep_serving: bool = False) -> N
     slack_api.add_user(PEDRO, "Pedro Soto")
     slack_api.add_user(ROSA, "Rosa Díaz")
     slack_api.add_channel(AGENTS, [PEDRO])
-    http_port = _free_port()
+    http_port = free_port()
     slack_api.set_gateway(f"http://127.0.0.1:{http_port}/slack/events")
     clock = ManualClock(datetime(2026, 11, 22, 22, 30, tzinfo=TZ))  # Sunday night
     workdir = Path(tempfile.mkdtemp(prefix="centralita-demo-"))

@@ -30,6 +30,8 @@ from pathlib import Path
 from aioimaplib import IMAP4
 from aiosmtpd.controller import Controller
 
+from gateway.http import free_port
+
 USER = "soporte@example.test"
 SALES = "ventas@example.test"
 PASSWORD = "secret"
@@ -73,12 +75,6 @@ service anvil {{
   chroot =
 }}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def dovecot_missing() -> str | None:

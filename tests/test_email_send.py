@@ -9,7 +9,6 @@ server that never speaks, by a wrong password and by an untrusted certificate.
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 import subprocess
 from collections.abc import Callable, Iterator
@@ -31,6 +30,7 @@ from adapters.email.ids import split_ids
 from adapters.email.settings import EmailSettings, MailboxSettings
 from adapters.email.smtp import send_smtp
 from adapters.email.tokens import ReplyTokens
+from gateway.http import free_port
 from gateway.messages import Attachment, Outbound, PermanentError, TransientError
 
 NOW = datetime(2026, 11, 22, 22, 30, tzinfo=ZoneInfo("America/Santiago"))
@@ -88,12 +88,6 @@ class Mailroom:
 class Server:
     mailroom: Mailroom
     port: int
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

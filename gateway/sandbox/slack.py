@@ -29,21 +29,21 @@ import hmac
 import json
 import mimetypes
 import secrets
-import socket
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+from gateway.http import QuietServer, start_server
 
 TEXT_LIMIT = 40_000         # longer text is truncated silently
 BLOCKS_LIMIT = 50
@@ -172,14 +172,6 @@ def _channel_type(channel: str) -> str:
     return {"D": "im", "G": "group"}.get(channel[:1], "channel")
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its signal handlers: Ctrl-C belongs to the caller's loop."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 class SlackSandbox:
     """A Slack workspace on loopback: the Web API for slack-sdk, and Slack's signed deliveries
     (events, interactivity, slash commands) to the gateway's Bolt endpoint.
@@ -250,7 +242,7 @@ class SlackSandbox:
         self._fails: defaultdict[str, deque[tuple[str, int, int | None]]] = defaultdict(deque)
         self._delays: defaultdict[str, deque[float]] = defaultdict(deque)
         self._changed = asyncio.Event()
-        self._server: _Server | None = None
+        self._server: QuietServer | None = None
         self._serving: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
         self._handlers: dict[str, _Handler] = {
@@ -290,23 +282,9 @@ class SlackSandbox:
 
     async def start(self) -> None:
         """Bind (port 0 picks a free port), serve in this loop, return once listening."""
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # asyncio: NODELAY
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.setblocking(False)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning",
-                                lifespan="off", log_config=None, access_log=False, http="h11",
-                                timeout_graceful_shutdown=2)
-        self._server = _Server(config)
         self._client = httpx.AsyncClient(timeout=self.delivery_timeout, trust_env=False)
-        self._serving = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            if self._serving.done():
-                self._serving.result()
-                raise RuntimeError("the Slack sandbox stopped during start-up")
-            await asyncio.sleep(0.01)
+        self._server, self._serving, self.port = await start_server(self.app, self.host,
+                                                                    self.port)
 
     async def stop(self) -> None:
         if self._client is not None:

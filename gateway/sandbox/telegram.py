@@ -22,20 +22,19 @@ import functools
 import html
 import json
 import re
-import socket
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from gateway.http import QuietServer, start_server
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -122,14 +121,6 @@ def _check_markup(markup: Any) -> None:
                 raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its signal handlers: Ctrl-C belongs to the caller's loop."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 class TelegramSandbox:
     """A Telegram Bot API server on loopback, with scripted customers and faults.
 
@@ -187,7 +178,7 @@ class TelegramSandbox:
         self._delays: defaultdict[str, deque[float]] = defaultdict(deque)
         self._drops: Counter[str] = Counter()
         self._closing = False
-        self._server: _Server | None = None
+        self._server: QuietServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._handlers = {
             "getMe": self._get_me, "getUpdates": self._get_updates,
@@ -221,23 +212,8 @@ class TelegramSandbox:
 
     async def start(self) -> None:
         """Bind (port 0 picks a free port), serve in this loop, return once listening."""
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # asyncio: NODELAY
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.setblocking(False)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning",
-                                lifespan="off", log_config=None, access_log=False, http="h11",
-                                timeout_graceful_shutdown=2)
-        self._server = _Server(config)
-        serving = asyncio.create_task(self._server.serve(sockets=[sock]))
+        self._server, serving, self.port = await start_server(self.app, self.host, self.port)
         self._tasks = [serving, asyncio.create_task(self._deliver_webhooks())]
-        while not self._server.started:
-            if serving.done():
-                serving.result()
-                raise RuntimeError("the Telegram sandbox stopped during start-up")
-            await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
         """Release long polls, stop webhook delivery and the server."""
