@@ -205,7 +205,9 @@ def admin_create(
 
     s = _settings(ctx)
     if password_env:
-        password = os.environ.get(password_env, "")
+        if password_env not in os.environ:
+            raise Failure(f"--password-env: the environment variable {password_env} is not set")
+        password = os.environ[password_env]
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     if len(password) < 10:

@@ -341,3 +341,16 @@ def test_run_with_a_wrong_mailbox_setting_names_the_key(tmp_path: Path) -> None:
     done = centralita(tmp_path, "run")
     assert done.code == 2 and "channels.email.mailboxes.0.smtp_security" in done.err, done
     assert "Traceback" not in done.err
+
+
+def test_an_admin_is_created_from_an_environment_variable_and_a_missing_one_is_named(
+        tmp_path: Path) -> None:
+    write_settings(tmp_path)
+    missing = centralita(tmp_path, "admin", "create", "carla", "--password-env", "NOPE")
+    assert missing.code == 2 and "NOPE is not set" in missing.err, missing
+    short = centralita(tmp_path, "admin", "create", "carla", "--password-env", "PW",
+                       env={"PW": "corta"})
+    assert short.code == 2 and "at least 10 characters" in short.err, short
+    made = centralita(tmp_path, "admin", "create", "carla", "--password-env", "PW",
+                      env={"PW": "una-clave-larga-1"})
+    assert made.code == 0 and "carla" in made.out, made
