@@ -23,9 +23,10 @@ import contextlib
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from typing import Any
 
 from tortoise import connections
 from tortoise.expressions import F, Q
@@ -42,6 +43,7 @@ from gateway.services import Services
 log = logging.getLogger("centralita.outbox")
 
 SENT_FIELDS = ["status", "sent_at", "platform_id", "lease_until", "last_error"]
+MAX_HANDED = 10_000  # rows kept in memory for the next pass; beyond, they are read back
 CARD_KINDS = frozenset({"new_ticket"})  # agents' notices that open a ticket's console thread
 
 
@@ -95,6 +97,7 @@ class Claimed:
 
 
 CLAIMED_FIELDS = [f.name for f in fields(Claimed)]
+ROW_FIELDS = [name for name in CLAIMED_FIELDS if name not in ("id", "attempts")]
 
 
 @dataclass
@@ -118,6 +121,19 @@ class Outbox:
         self.rng = rng
         self._wake = asyncio.Event()
         self._limiters: dict[str, RateLimiter] = {}
+        self._handed: dict[int, dict[str, Any]] = {}
+
+    def hand_over(self, rows: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        """Rows the pipeline has just committed, due now, as it wrote them: the next pass
+        claims them by id and sends them without reading them back. Only a shortcut: the
+        rows are in the database, pending, whatever happens to this memory.
+
+        Example: `gateway = Gateway(services, on_commit=outbox.hand_over)`
+        """
+        for row_id, row in rows:
+            if row["channel"] in self.adapters and len(self._handed) < MAX_HANDED:
+                self._handed[row_id] = row
+        self._wake.set()
 
     def wake(self) -> None:
         """Something was queued: look now instead of at the next poll."""
@@ -146,14 +162,42 @@ class Outbox:
     async def dispatch_once(self, only: Collection[int] | None = None) -> int:
         """One pass: claim a batch of due rows (or only the rows `only`), deliver them,
         record outcomes; returns how many rows were handled."""
-        items = await self._claim(self.clock.now(), only)
+        now = self.clock.now()
+        items = await self._claim_handed(now, only)
+        if len(items) < self.settings.batch:
+            items += await self._claim(now, only, self.settings.batch - len(items))
         by_channel: dict[str, list[Claimed]] = defaultdict(list)
         for item in items:
             by_channel[item.channel].append(item)
         await asyncio.gather(*(self._deliver_channel(rows) for rows in by_channel.values()))
         return len(items)
 
-    async def _claim(self, now: datetime, only: Collection[int] | None) -> list[Claimed]:
+    async def _claim_handed(self, now: datetime, only: Collection[int] | None
+                            ) -> list[Claimed]:
+        """Claim handed-over rows by id, in one statement; a row another process (or an
+        earlier pass) already took is skipped. The lease works as for `_claim`."""
+        ids = [i for i in self._handed if only is None or i in only][:self.settings.batch]
+        if not ids:
+            return []
+        rows = {i: self._handed.pop(i) for i in ids}
+        meta = OutboxItem._meta
+        async with in_transaction() as db:
+            marks = ([f"${n}" for n in range(1, len(ids) + 4)]
+                     if db.capabilities.dialect == "postgres" else ["?"] * (len(ids) + 3))
+            statement = (  # names from the model's metadata, values only as parameters
+                f'UPDATE "{meta.db_table}" SET "status" = {marks[0]}, '  # noqa: S608
+                f'"lease_until" = {marks[1]}, "attempts" = "attempts" + 1 '
+                f'WHERE "status" = {marks[2]} AND "id" IN ({", ".join(marks[3:])}) '
+                f'RETURNING "id", "attempts"')
+            taken = await db.execute_query_dict(
+                statement, ["sending", now + self.settings.lease, "pending", *ids])
+        got = {row["id"]: row["attempts"] for row in taken}
+        return await self._with_console_threads([
+            {"id": i, "attempts": got[i], **{name: rows[i][name] for name in ROW_FIELDS}}
+            for i in ids if i in got])
+
+    async def _claim(self, now: datetime, only: Collection[int] | None,
+                     limit: int) -> list[Claimed]:
         if not self.adapters:
             return []
         lease_until = now + self.settings.lease
@@ -161,7 +205,7 @@ class Outbox:
                                                                    lease_until__lte=now)
         async with in_transaction():
             query = OutboxItem.filter(due, channel__in=list(self.adapters)).order_by("id")
-            query = query.limit(self.settings.batch)
+            query = query.limit(limit)
             if only is not None:
                 query = query.filter(id__in=list(only))
             if connections.get("default").capabilities.dialect == "postgres":
@@ -173,6 +217,10 @@ class Outbox:
             await OutboxItem.filter(id__in=ids).update(
                 status="sending", lease_until=lease_until, attempts=F("attempts") + 1)
             rows = await OutboxItem.filter(id__in=ids).order_by("id").values(*CLAIMED_FIELDS)
+        return await self._with_console_threads(rows)
+
+    @staticmethod
+    async def _with_console_threads(rows: list[dict[str, Any]]) -> list[Claimed]:
         # The console threads notices under the ticket's card, posted by an earlier row:
         # tell it where the card is now (None while it is not posted yet).
         tickets = {r["ticket_id"] for r in rows if r["audience"] == "agents" and r["ticket_id"]}

@@ -23,7 +23,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -82,6 +82,10 @@ class Accepted:
     new_ticket: bool = False
     reopened: bool = False
     outbound: tuple[Outbound, ...] = ()
+    # Outbox rows written for this message that may leave now, (id, row), handed to the
+    # dispatcher after the commit so it need not read them back.
+    queued: tuple[tuple[int, dict[str, Any]], ...] = field(default=(), repr=False,
+                                                           compare=False)
 
 
 _Item = tuple[Inbound, "asyncio.Future[Accepted]"]
@@ -149,7 +153,7 @@ class Gateway:
         responders: Sequence[Responder] = (),
         *,
         channels: Collection[str] | None = None,
-        on_commit: Callable[[], None] | None = None,
+        on_commit: Callable[[list[tuple[int, dict[str, Any]]]], None] | None = None,
     ) -> None:
         self.services = services
         self.responders = list(responders)
@@ -191,7 +195,10 @@ class Gateway:
                 if not future.done():
                     future.set_exception(exc)
             return
+        queued: list[tuple[int, dict[str, Any]]] = []
         for future, accepted, error in outcomes:
+            if accepted is not None:
+                queued += accepted.queued
             if future.done():
                 continue
             if error is not None:
@@ -199,7 +206,7 @@ class Gateway:
             else:
                 future.set_result(accepted)  # type: ignore[arg-type]
         if self.on_commit is not None:
-            self.on_commit()
+            self.on_commit(queued)
 
     async def _alone(self, item: _Item) -> _Outcome:
         """One message in its own savepoint: whatever goes wrong stays with it."""
@@ -664,38 +671,46 @@ class Gateway:
         if opened:  # progress updates and SLA warnings, in the same transaction
             await plan.on_new_ticket(self.services, opened, contexts[0].now)
         mirrors = self._mirrors(contexts, planned)
-        ids = await notices.queue_many(rows + [
-            notices.outbox_row(ctx.ticket, out, ctx.now) for ctx, out in mirrors])
-        outbox_ids = {id(out): row_id for (_, out), row_id in zip(
-            queued, ids[:len(queued)], strict=True)}
+        queued += [(index, out) for index, out in mirrors]
+        rows += [notices.outbox_row(contexts[index].ticket, out, contexts[index].now)
+                 for index, out in mirrors]
+        ids = await notices.queue_many(rows)
+        outbox_ids = {id(out): row_id for (_, out), row_id in zip(queued, ids, strict=True)}
+        ready: list[list[tuple[int, dict[str, Any]]]] = [[] for _ in contexts]
+        for (index, _), row_id, row in zip(queued, ids, rows, strict=True):
+            if row["next_attempt_at"] <= contexts[index].now:  # not held back
+                ready[index].append((row_id, row))
         outbound: list[list[Outbound]] = [[] for _ in contexts]
         for index, out, _ in planned:
             row_id = outbox_ids.get(id(out))
             outbound[index].append(replace(out, outbox_id=row_id) if row_id else out)
         return [Accepted(ctx.ticket.number, ctx.ticket.id, ctx.message.id,
                          new_ticket=ctx.new_ticket, reopened=ctx.reopened,
-                         outbound=tuple(outbound[i])) for i, ctx in enumerate(contexts)]
+                         outbound=tuple(outbound[i]), queued=tuple(ready[i]))
+                for i, ctx in enumerate(contexts)]
 
     def _mirrors(self, contexts: list[Context],
                  planned: list[tuple[int, Outbound, dict[str, Any] | None]]
-                 ) -> list[tuple[Context, Outbound]]:
+                 ) -> list[tuple[int, Outbound]]:
         """Copies for the console, so a ticket's thread there is the whole conversation:
         the customer's later messages (the first is on the card) and every automatic
         answer. An agent's own words are not copied back: they are in the thread."""
         agents = self.services.settings.agents
         if not agents.console:
             return []
-        copies: list[tuple[Context, str, str, str]] = [
-            (ctx, "customer", ctx.inbound.sender.name or ctx.inbound.sender.address,
+        copies: list[tuple[int, str, str, str]] = [
+            (index, "customer", ctx.inbound.sender.name or ctx.inbound.sender.address,
              _excerpt(ctx.inbound.text) or f"({len(ctx.inbound.attachments)} file(s))")
-            for ctx in contexts if ctx.inbound.sender.is_customer and not ctx.new_ticket]
-        copies += [(contexts[index], "bot", out.kind, out.text)
+            for index, ctx in enumerate(contexts)
+            if ctx.inbound.sender.is_customer and not ctx.new_ticket]
+        copies += [(index, "bot", out.kind, out.text)
                    for index, out, _ in planned if out.audience == "customer" and out.automatic]
-        return [(ctx, Outbound(
+        return [(index, Outbound(
             channel=agents.console, recipient=agents.channel, text=text, audience="agents",
-            ticket_number=ctx.ticket.number, kind="mirror", automatic=True,
-            extra={"from": who, "name": name, "customer_channel": ctx.ticket.channel}))
-            for ctx, who, name, text in copies]
+            ticket_number=contexts[index].ticket.number, kind="mirror", automatic=True,
+            extra={"from": who, "name": name,
+                   "customer_channel": contexts[index].ticket.channel}))
+            for index, who, name, text in copies]
 
     async def _recipient(self, ctx: Context) -> str:
         ticket, inbound = ctx.ticket, ctx.inbound
