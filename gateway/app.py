@@ -88,6 +88,6 @@ def assemble(settings: Settings, *, adapters: Mapping[str, Adapter], clock: Cloc
     outbox = Outbox(adapters, services)
     channels = None if accept_any_channel else set(adapters)
     gateway = Gateway(services, load_responders(settings), channels=channels,
-                      on_commit=outbox.hand_over)
+                      dispatcher=outbox)
     return App(services=services, gateway=gateway, outbox=outbox, adapters=dict(adapters),
                scheduler=Scheduler(services, wake=outbox.wake))

@@ -199,3 +199,38 @@ async def update(model: type[Model], fields: Sequence[str],
                                                                      strict=True)]
         + [pk.to_db_value(row[meta.pk_attr], model)]
         for row in rows])
+
+
+def placeholders(db: Any, count: int) -> list[str]:
+    """The driver's parameter marks for `count` values: `$1, $2…` or `?, ?…`."""
+    if db.capabilities.dialect == "postgres":
+        return [f"${n}" for n in range(1, count + 1)]
+    return ["?"] * count
+
+
+async def increment(model: type[Model], field: str, by: int, **where: Any) -> list[int]:
+    """`UPDATE … SET field = field + by WHERE … RETURNING field`, one statement (tortoise's
+    update returns only a count, and reading the row back is a second round trip).
+
+    Example: `await increment(Counter, "value", 3, name="ticket")` → `[1044]` (or `[]`)
+    """
+    meta = model._meta
+    db = meta.db
+    column = meta.fields_db_projection[field]
+    marks = placeholders(db, 1 + len(where))
+    conditions = " AND ".join(f'"{meta.fields_db_projection[name]}" = {mark}'
+                              for name, mark in zip(where, marks[1:], strict=True))
+    statement = (f'UPDATE "{meta.db_table}" SET "{column}" = "{column}" + {marks[0]} '  # noqa: S608
+                 f'WHERE {conditions} RETURNING "{column}"')
+    rows = await db.execute_query_dict(statement, [by, *where.values()])
+    return [row[column] for row in rows]
+
+
+async def maximum(model: type[Model], field: str) -> Any:
+    """`SELECT MAX(field)` of the whole table (None when it is empty), without building
+    a tortoise query: the pipeline asks this once per batch."""
+    meta = model._meta
+    column = meta.fields_db_projection[field]
+    rows = await meta.db.execute_query_dict(
+        f'SELECT MAX("{column}") AS m FROM "{meta.db_table}"')  # noqa: S608
+    return rows[0]["m"] if rows else None

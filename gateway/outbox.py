@@ -44,6 +44,17 @@ log = logging.getLogger("centralita.outbox")
 
 SENT_FIELDS = ["status", "sent_at", "platform_id", "lease_until", "last_error"]
 MAX_HANDED = 10_000  # rows kept in memory for the next pass; beyond, they are read back
+# Rows handed over by the pipeline are written already leased for this long: sent from
+# memory within HAND_OVER_SEND of it, or else (a backlog, a crash) claimed from the
+# database once the lease runs out.
+HAND_OVER_LEASE = timedelta(seconds=15)
+HAND_OVER_SEND = timedelta(seconds=10)
+
+
+def leased_for_hand_over(row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """An outbox row (see `notices.outbox_row`) written as claimed, for `hand_over`."""
+    row.update(status="sending", lease_until=now + HAND_OVER_LEASE, attempts=1)
+    return row
 CARD_KINDS = frozenset({"new_ticket"})  # agents' notices that open a ticket's console thread
 
 
@@ -122,16 +133,21 @@ class Outbox:
         self._wake = asyncio.Event()
         self._limiters: dict[str, RateLimiter] = {}
         self._handed: dict[int, dict[str, Any]] = {}
+        self._search_at = 0.0
+
+    def takes(self, channel: str) -> bool:
+        return channel in self.adapters
 
     def hand_over(self, rows: Sequence[tuple[int, dict[str, Any]]]) -> None:
-        """Rows the pipeline has just committed, due now, as it wrote them: the next pass
-        claims them by id and sends them without reading them back. Only a shortcut: the
-        rows are in the database, pending, whatever happens to this memory.
+        """Rows the pipeline has just committed (`leased_for_hand_over`), as it wrote
+        them: the next pass sends them without a claim and without reading them back.
+        Only a shortcut: a row this memory drops is claimed from the database when its
+        short lease runs out.
 
-        Example: `gateway = Gateway(services, on_commit=outbox.hand_over)`
+        Example: `gateway = Gateway(services, dispatcher=outbox)`
         """
         for row_id, row in rows:
-            if row["channel"] in self.adapters and len(self._handed) < MAX_HANDED:
+            if len(self._handed) < MAX_HANDED:
                 self._handed[row_id] = row
         self._wake.set()
 
@@ -164,7 +180,11 @@ class Outbox:
         record outcomes; returns how many rows were handled."""
         now = self.clock.now()
         items = await self._claim_handed(now, only)
-        if len(items) < self.settings.batch:
+        # While rows keep being handed over, the database is searched (retries, rows of
+        # other processes or from before a restart) once per poll interval, not per pass.
+        searched = self.clock.monotonic() >= self._search_at
+        if len(items) < self.settings.batch and (not items or searched):
+            self._search_at = self.clock.monotonic() + self.settings.poll_interval.total_seconds()
             items += await self._claim(now, only, self.settings.batch - len(items))
         by_channel: dict[str, list[Claimed]] = defaultdict(list)
         for item in items:
@@ -174,27 +194,13 @@ class Outbox:
 
     async def _claim_handed(self, now: datetime, only: Collection[int] | None
                             ) -> list[Claimed]:
-        """Claim handed-over rows by id, in one statement; a row another process (or an
-        earlier pass) already took is skipped. The lease works as for `_claim`."""
+        """Handed-over rows, already leased to this process when they were written; one
+        whose lease is nearly over is left to the database (another pass may take it)."""
         ids = [i for i in self._handed if only is None or i in only][:self.settings.batch]
-        if not ids:
-            return []
-        rows = {i: self._handed.pop(i) for i in ids}
-        meta = OutboxItem._meta
-        async with in_transaction() as db:
-            marks = ([f"${n}" for n in range(1, len(ids) + 4)]
-                     if db.capabilities.dialect == "postgres" else ["?"] * (len(ids) + 3))
-            statement = (  # names from the model's metadata, values only as parameters
-                f'UPDATE "{meta.db_table}" SET "status" = {marks[0]}, '  # noqa: S608
-                f'"lease_until" = {marks[1]}, "attempts" = "attempts" + 1 '
-                f'WHERE "status" = {marks[2]} AND "id" IN ({", ".join(marks[3:])}) '
-                f'RETURNING "id", "attempts"')
-            taken = await db.execute_query_dict(
-                statement, ["sending", now + self.settings.lease, "pending", *ids])
-        got = {row["id"]: row["attempts"] for row in taken}
+        rows = [(i, self._handed.pop(i)) for i in ids]
         return await self._with_console_threads([
-            {"id": i, "attempts": got[i], **{name: rows[i][name] for name in ROW_FIELDS}}
-            for i in ids if i in got])
+            {"id": i, **{name: row[name] for name in ROW_FIELDS}, "attempts": row["attempts"]}
+            for i, row in rows if row["lease_until"] - now > HAND_OVER_LEASE - HAND_OVER_SEND])
 
     async def _claim(self, now: datetime, only: Collection[int] | None,
                      limit: int) -> list[Claimed]:

@@ -22,13 +22,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
 from tortoise.functions import Max
 from tortoise.transactions import in_transaction
 
@@ -45,6 +44,7 @@ from gateway.models import (
     ScheduledAction,
     Ticket,
 )
+from gateway.outbox import leased_for_hand_over
 from gateway.responder import Context, NotifyAgents, Reply, Responder, prepare_all
 from gateway.services import Services
 from gateway.templates import TemplateError
@@ -62,6 +62,16 @@ COMMANDS = {"start": "start", "status": "status"}
 OPEN_STATUSES = ("open", "pending")
 MAX_BATCH = 200
 NOTICE_EXCERPT = 2000
+
+
+class Dispatcher(Protocol):
+    """What delivers the outbox (`gateway.outbox.Outbox`), as the pipeline sees it."""
+
+    def takes(self, channel: str) -> bool:
+        """Whether this process sends `channel` (its rows can be handed over)."""
+
+    def hand_over(self, rows: list[tuple[int, dict[str, Any]]]) -> None:
+        """Committed outbox rows, leased with `leased_for_hand_over`, to send now."""
 
 
 class InboundRejected(ValueError):
@@ -153,12 +163,12 @@ class Gateway:
         responders: Sequence[Responder] = (),
         *,
         channels: Collection[str] | None = None,
-        on_commit: Callable[[list[tuple[int, dict[str, Any]]]], None] | None = None,
+        dispatcher: Dispatcher | None = None,
     ) -> None:
         self.services = services
         self.responders = list(responders)
         self.channels = set(channels) if channels is not None else None
-        self.on_commit = on_commit
+        self.dispatcher = dispatcher
         self._queue: list[_Item] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -205,8 +215,8 @@ class Gateway:
                 future.set_exception(error)
             else:
                 future.set_result(accepted)  # type: ignore[arg-type]
-        if self.on_commit is not None:
-            self.on_commit(queued)
+        if self.dispatcher is not None:
+            self.dispatcher.hand_over(queued)
 
     async def _alone(self, item: _Item) -> _Outcome:
         """One message in its own savepoint: whatever goes wrong stays with it."""
@@ -388,6 +398,7 @@ class Gateway:
             for ((inbound, _), _, _), made in zip(
                 [p for p in plans if p[1] is None], new_contacts, strict=True)])
         made_contacts = iter(new_contacts)
+        first_time = {id(contact) for contact in new_contacts}
         resolved = [(item, contact or next(made_contacts), ticket)
                     for item, contact, ticket in plans]
 
@@ -416,7 +427,8 @@ class Gateway:
                 await store_attachments(message, inbound.attachments, self.services.settings)
         contexts = [
             Context(inbound=inbound, ticket=ticket, contact=contact, message=message,
-                    new_ticket=new, reopened=False, now=now, services=self.services)
+                    new_ticket=new, reopened=False, now=now, services=self.services,
+                    new_contact=id(contact) in first_time)
             for ((inbound, _), contact, ticket, new), message in zip(
                 threads, messages, strict=True)]
         accepted = await self._respond(contexts)
@@ -573,14 +585,14 @@ class Gateway:
     async def _reserve_numbers(self, count: int) -> list[int]:
         """The next `count` ticket numbers (the counter row is locked until commit)."""
         start = self.services.settings.gateway.ticket_start
-        if not await Counter.filter(name="ticket").update(value=F("value") + count):
+        if not (value := await bulk.increment(Counter, "value", count, name="ticket")):
             await Counter.create(name="ticket", value=start + count - 1)
             return list(range(start, start + count))
-        counter = await Counter.get(name="ticket")
-        if counter.value - count + 1 < start:
-            counter.value = start + count - 1
-            await counter.save()
-        return list(range(counter.value - count + 1, counter.value + 1))
+        last = value[0]
+        if last - count + 1 < start:  # ticket_start was raised
+            last = start + count - 1
+            await Counter.filter(name="ticket").update(value=last)
+        return list(range(last - count + 1, last + 1))
 
     async def _open_ticket(
         self, inbound: Inbound, contact: Contact, now: datetime, parent: Ticket | None = None
@@ -674,11 +686,16 @@ class Gateway:
         queued += [(index, out) for index, out in mirrors]
         rows += [notices.outbox_row(contexts[index].ticket, out, contexts[index].now)
                  for index, out in mirrors]
+        if (dispatcher := self.dispatcher) is not None:  # it takes them from memory
+            rows = [leased_for_hand_over(row, contexts[index].now)
+                    if row["next_attempt_at"] <= contexts[index].now
+                    and dispatcher.takes(row["channel"]) else row
+                    for (index, _), row in zip(queued, rows, strict=True)]
         ids = await notices.queue_many(rows)
         outbox_ids = {id(out): row_id for (_, out), row_id in zip(queued, ids, strict=True)}
         ready: list[list[tuple[int, dict[str, Any]]]] = [[] for _ in contexts]
         for (index, _), row_id, row in zip(queued, ids, rows, strict=True):
-            if row["next_attempt_at"] <= contexts[index].now:  # not held back
+            if row.get("status") == "sending":
                 ready[index].append((row_id, row))
         outbound: list[list[Outbound]] = [[] for _ in contexts]
         for index, out, _ in planned:

@@ -72,6 +72,8 @@ class Context:
     stopped: bool = False
     # What a responder's `prepare` looked up for this message ahead of `handle`.
     facts: dict[str, Any] = field(default_factory=dict)
+    # The sender was first heard of with this very message (nothing to look up about her).
+    new_contact: bool = False
 
     def reply(self, template: str, *, automatic: bool = True, hold_seconds: float = 0,
               **extra: Any) -> None:

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise.functions import Max
-
+from gateway import bulk
 from gateway.clock import Clock, SystemClock
 from gateway.hours import BusinessHours
 from gateway.models import Template, Ticket
@@ -78,7 +77,7 @@ class DbTemplateStore:
         self._current: dict[tuple[str, str, str], TemplateSource] = {}
 
     async def refresh(self) -> None:
-        stamp = (await Template.annotate(m=Max("id")).first().values("m") or {}).get("m")
+        stamp = await bulk.maximum(Template, "id")
         if stamp == self._stamp:
             return
         current: dict[tuple[str, str, str], TemplateSource] = {}

@@ -36,7 +36,13 @@ class AutoAcknowledge:
 
     async def prepare(self, contexts: list[Context]) -> None:
         """One query for the whole batch: who already had an acknowledgement lately."""
-        wanted = [ctx for ctx in contexts if self.matches(ctx)]
+        wanted = []
+        for ctx in contexts:
+            if self.matches(ctx):
+                if ctx.new_contact:  # a first message: no acknowledgement yet
+                    ctx.facts[RECENT_ACK] = False
+                else:
+                    wanted.append(ctx)
         if not wanted:
             return
         since = min(ctx.now for ctx in wanted) - wanted[0].services.settings.autoreply.window

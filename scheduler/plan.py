@@ -3,7 +3,8 @@ as the change that causes them (a new ticket, an agent's reply, a resolution…)
 
 Kinds:
 - progress: a "we are still on it" update while the ticket waits on us;
-- sla_warn / sla_breach (payload target "first_response" or "resolution"): tell agents;
+- sla_warn / sla_breach (payload target "first_response" or "resolution"): tell agents
+  (the warning plans the breach);
 - resolved: the resolution message, then the chain survey → follow_up → close;
 - pending: a ticket waits on the customer: pending_reminder, then pending_resolve;
 - reopened: an agent reopened it (progress updates are planned again).
@@ -58,13 +59,30 @@ def new_ticket_rows(services: Any, ticket: Ticket, now: datetime) -> list[dict[s
         if due is None or (target == "first_response" and ticket.first_response_at):
             continue
         warn = now + (due - now) * s.sla_warn_at if due > now else due
+        # The breach row is added when the warning fires (`breach_row`): one row per
+        # target instead of two, on the path every new message takes.
         rows.append(row(ticket, f"sla_warn:{target}", warn, now, target_due=due.isoformat()))
-        rows.append(row(ticket, f"sla_breach:{target}", due, now, target_due=due.isoformat()))
     return rows
 
 
+def breach_row(ticket: Ticket, target: str, target_due: str, now: datetime) -> dict[str, Any]:
+    """The deadline itself, planned when its warning fires."""
+    return row(ticket, f"sla_breach:{target}", datetime.fromisoformat(target_due), now,
+               target_due=target_due)
+
+
 async def on_new_ticket(services: Any, tickets: list[Ticket], now: datetime) -> None:
-    await add([r for t in tickets for r in new_ticket_rows(services, t, now)])
+    """`new_ticket_rows` for many tickets opened at `now`; those on one channel share
+    their due times, which are worked out once (aware-datetime arithmetic is not cheap)."""
+    timing: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    rows: list[dict[str, Any]] = []
+    for ticket in tickets:
+        key = (ticket.channel, ticket.first_response_due, ticket.resolution_due,
+               ticket.first_response_at is None)
+        if (planned := timing.get(key)) is None:
+            planned = timing[key] = new_ticket_rows(services, ticket, now)
+        rows += [{**r, "ticket_id": ticket.id} for r in planned]
+    await add(rows)
 
 
 async def on_agent_reply(services: Any, ticket: Ticket, now: datetime) -> None:

@@ -192,6 +192,8 @@ class Scheduler:
             return
         if target == "resolution" and ticket.status in ("resolved", "closed"):
             return
+        if stage == "sla_warn":
+            await plan.add([plan.breach_row(ticket, target, payload["target_due"], now)])
         due = datetime.fromisoformat(payload["target_due"])
         what = {"first_response": "primera respuesta", "resolution": "resolución"}[target]
         reason = (f"{what}: se cumplió el {round(self.settings.sla_warn_at * 100)} % del plazo"

@@ -87,6 +87,19 @@ async def test_agents_are_warned_before_and_at_the_first_response_deadline(
     assert await AuditEvent.filter(action__in=["sla.warn", "sla.breach"]).count() == 2
 
 
+async def test_after_an_outage_past_the_deadline_the_warning_then_the_breach_arrive(
+        world: World) -> None:
+    await world.write("telegram", "555", "Hola", name="María")  # due in 15 business min
+    world.clock.advance(minutes=40)  # the gateway was down through both moments
+    await tick(world)
+    await tick(world)  # the warning planned the breach, due already
+    warnings = [m for m in world.agents.sent if m.kind == "sla_warning"]
+    assert len(warnings) == 2
+    assert "80 %" in warnings[0].text and "vencido" in warnings[1].text
+    await tick(world)
+    assert len([m for m in world.agents.sent if m.kind == "sla_warning"]) == 2
+
+
 async def test_no_warning_when_an_agent_answered_in_time(world: World) -> None:
     first = await world.write("telegram", "555", "Hola", name="María")
     world.clock.advance(minutes=5)
