@@ -128,6 +128,23 @@ async def test_a_crash_between_send_and_commit_repeats_the_send_never_drops_it(
     assert (await _row(world)).status == "sent"
 
 
+async def test_a_crash_after_the_commit_and_before_the_send_delays_the_ack_but_keeps_it(
+    world: World,
+) -> None:
+    # María's message is stored and her acknowledgement handed to this process's
+    # dispatcher (written leased to it) — and the process dies before sending anything.
+    await world.write("telegram", "12345", "Hola", name="María")
+    assert (await _row(world)).status == "sending"
+
+    restarted = Outbox(world.app.adapters, world.app.services)
+    await restarted.dispatch_once()
+    assert world.sent_to("telegram") == []  # the short lease still holds
+    world.clock.advance(seconds=15)
+    await restarted.dispatch_once()
+    assert len(world.sent_to("telegram")) == 1
+    assert (await _row(world)).status == "sent"
+
+
 async def test_the_platform_id_is_kept_for_threading(world: World) -> None:
     await world.write("email", "ana@example.test", "Hola", external_id="<m1@example.test>")
     await world.deliver()
