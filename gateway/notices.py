@@ -100,12 +100,32 @@ async def agents_notice(services: Services, ticket: Ticket, key: str, now: datet
     return Outbound(channel=console, recipient=agents.channel, text=text, subject=subject,
                     audience="agents", ticket_number=ticket.number, kind=key, automatic=True,
                     extra={"customer_channel": ticket.channel, "mailbox": ticket.mailbox,
-                           "tags": list(ticket.tags or [])})
+                           "tags": list(ticket.tags or []), "assignee": ticket.assignee or ""})
 
 
 def has_console(services: Services) -> bool:
     """Whether agents' notices are queued (a console is configured) or only logged."""
     return bool(services.settings.agents.console)
+
+
+CARD_UPDATE = "card_update"
+
+
+async def card_changed(services: Services, ticket: Ticket, now: datetime) -> None:
+    """The ticket changed in a way its card on the console shows (status, assignee,
+    priority) without an agent doing it there: a customer reopened it, the scheduler
+    closed it. The console redraws the card when the row is delivered, from the ticket
+    as it is then.
+
+    Example: `await card_changed(services, ticket, now)` after `ticket.status = "open"`.
+    """
+    if not has_console(services):
+        return
+    agents = services.settings.agents
+    await queue(ticket, Outbound(
+        channel=agents.console, recipient=agents.channel, text="", audience="agents",
+        ticket_number=ticket.number, kind=CARD_UPDATE, automatic=True,
+        extra={"customer_channel": ticket.channel}), now)
 
 
 async def notify_agents(services: Services, ticket: Ticket, key: str, now: datetime, *,

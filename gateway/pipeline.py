@@ -530,6 +530,7 @@ class Gateway:
         await ticket.save()
         if back:
             await plan.on_customer_back(self.services, ticket, now)
+            await notices.card_changed(self.services, ticket, now)
         return ticket, False, reopened
 
     async def _match(self, inbound: Inbound, contact: Contact) -> Ticket | None:

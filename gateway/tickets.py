@@ -131,6 +131,12 @@ async def set_priority(number: int, agent: str, priority: str, now: datetime) ->
     return ticket
 
 
+async def console_thread(number: int) -> str | None:
+    """Where the ticket's card is on the console ("channel:ts"), None if not posted."""
+    return await Ticket.filter(number=number).first().values_list(
+        "console_thread", flat=True)
+
+
 async def card(number: int) -> dict[str, Any]:
     """What the console shows on a ticket's card: the ticket, its customer, and the
     customer's last tickets on every channel."""

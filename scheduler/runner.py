@@ -168,6 +168,7 @@ class Scheduler:
                 await notices.audit(ticket, "scheduler", "closed",
                                     {"after": str(s.close_after)}, now)
                 await notices.customer_message(self.services, ticket, "closed", now)
+                await notices.card_changed(self.services, ticket, now)
         elif kind == "pending":
             await plan.add([
                 plan.row(ticket, "pending_reminder", now + s.pending_reminder, now),
@@ -182,6 +183,7 @@ class Scheduler:
                 await notices.audit(ticket, "scheduler", "resolved",
                                     {"reason": "no answer while pending"}, now)
                 await plan.on_resolved(ticket, now)
+                await notices.card_changed(self.services, ticket, now)
         else:
             log.warning("unknown scheduled action %r for ticket %s", kind, ticket.number)
 

@@ -125,6 +125,9 @@ async def test_after_resolution_thanks_survey_check_in_and_close(world: World) -
     await tick(world)
     ticket = await Ticket.get(number=first.ticket_number)
     assert ticket.status == "closed" and kinds(world)[-1] == "closed"
+    # The card on the agents' console is redrawn: the ticket closed without them.
+    assert world.agents.sent[-1].kind == "card_update"
+    assert world.agents.sent[-1].ticket_number == first.ticket_number
 
 
 async def test_a_customer_reply_after_resolution_reopens_and_cancels_what_was_coming(

@@ -224,6 +224,41 @@ async def test_editing_the_reply_inside_the_window_changes_what_is_sent(
     assert reply[0].text.startswith("Llega el miércoles")
 
 
+async def test_the_card_follows_a_slash_command_and_the_customer_reopening(
+        console: Console) -> None:
+    await console.customer_writes("Hola, mi pedido no llegó")
+    ts = await console.card_of(1001)
+    # Pedro resolves it from /ticket, not from the card's button: the card shows it.
+    await console.sandbox.slash_command(PEDRO, AGENTS, "/ticket", "resolve 1001")
+    await console.sandbox.wait_for(lambda: any(
+        u["ts"] == ts and "resuelto" in u["text"] for u in console.sandbox.updated))
+    # María answers that it still has not arrived: the ticket reopens, and so does the card.
+    await console.customer_writes("Sigue sin llegar")
+    await console.sandbox.wait_for(lambda: console.sandbox.updated[-1]["ts"] == ts and
+                                   "abierto" in console.sandbox.updated[-1]["text"])
+    assert (await Ticket.get(number=1001)).status == "open"
+
+
+async def test_an_sla_warning_mentions_the_agent_who_claimed_the_ticket(
+        console: Console) -> None:
+    from gateway import notices
+
+    await console.customer_writes("Hola")
+    ts = await console.card_of(1001)
+    await console.sandbox.block_action(PEDRO, AGENTS, ts, "claim", "1001")
+    ticket = await Ticket.get(number=1001)
+    assert ticket.assignee == "Pedro Soto"
+    # The scheduler's warning (as it sends it): Slack must notify Pedro, not just name him.
+    await notices.notify_agents(
+        console.app.services, ticket, "sla_warning", console.app.services.clock.now(),
+        customer_name="", reason="primera respuesta: plazo vencido",
+        due_at=ticket.first_response_due, agent={"name": ticket.assignee})
+    console.app.outbox.wake()
+    await console.sandbox.wait_for(lambda: any("vencido" in t for t in console.thread(ts)))
+    warning = next(t for t in console.thread(ts) if "vencido" in t)
+    assert warning.startswith(f"<@{PEDRO}> ")
+
+
 async def test_ticket_commands_remind_pending_and_find(console: Console) -> None:
     await console.customer_writes("La impresora no imprime")
     await console.card_of(1001)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,7 +36,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import blocks
 from adapters.slack.settings import SlackSettings
-from gateway import template_versions, tickets
+from gateway import notices, template_versions, tickets
 from gateway.adapter import Sink
 from gateway.clock import Clock, SystemClock
 from gateway.messages import (
@@ -57,6 +58,9 @@ log = logging.getLogger("centralita.slack")
 PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "user_not_found",
              "cannot_dm_bot", "user_disabled", "msg_too_long", "invalid_blocks",
              "no_text", "invalid_auth", "account_inactive", "token_revoked"}
+MENTION_KINDS = frozenset({"sla_warning"})  # notices that @mention the assignee
+USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+CARD_VERBS = frozenset({"resolve", "reopen", "pending", "assign", "priority"})
 MEMBERS_TTL = 300  # seconds the agents' channel membership is cached
 
 
@@ -167,6 +171,18 @@ class SlackAdapter:
             except SlackApiError:
                 return user
         return self._names[user]
+
+    async def user_named(self, name: str) -> str | None:
+        """The agent a ticket is assigned to, as a Slack user id: the assignee is kept as
+        a name ("Pedro Soto", or "<@U0PEDRO|pedro>" when /ticket assign got a mention)."""
+        if found := USER_MENTION.fullmatch(name.strip()):
+            return found.group(1)
+        wanted = name.strip().lstrip("@").casefold()
+        await self.is_agent("")  # refreshes the agents' channel membership when stale
+        for user in sorted(self._members[1]):
+            if (await self.name_of(user)).casefold() == wanted:
+                return user
+        return None
 
     # -- events --------------------------------------------------------------------------
 
@@ -312,6 +328,13 @@ class SlackAdapter:
         await self.redraw(ticket.number, container.get("channel_id"),
                           container.get("message_ts"))
 
+    async def redraw_card(self, number: int) -> None:
+        """Redraw a ticket's card wherever it was posted (after a /ticket command)."""
+        ref = await tickets.console_thread(number) or self._threads.get(number)
+        if ref:
+            channel, _, ts = ref.partition(":")
+            await self.redraw(number, channel, ts)
+
     async def redraw(self, number: int, channel: str | None, ts: str | None) -> None:
         """Update a ticket's card in place (status, claimed by, priority)."""
         if not channel or not ts:
@@ -379,6 +402,9 @@ class SlackAdapter:
                 await respond(f"Nota guardada en #{number}.")
             else:
                 await respond(usage)
+                return
+            if verb in CARD_VERBS:
+                await self.redraw_card(number)
         except tickets.TicketActionError as exc:
             await respond(str(exc))
 
@@ -470,6 +496,12 @@ class SlackAdapter:
         number = message.ticket_number
         thread = message.extra.get("console_thread") or (
             self._threads.get(number) if number is not None else None)
+        if message.kind == notices.CARD_UPDATE:
+            if thread and number is not None:  # (a card not posted yet will be current)
+                channel, _, ts = thread.partition(":")
+                text, card = blocks.card(await tickets.card(number), self.tz)
+                await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=card)
+            return Receipt(platform_id=thread)
         if message.kind == "new_ticket" and not thread and number is not None:
             text, card = blocks.card(await tickets.card(number), self.tz)
             channel = self._route(message)
@@ -483,6 +515,9 @@ class SlackAdapter:
         if thread:
             channel, _, ts = thread.partition(":")
             text = self._console_text(message)
+            who = message.extra.get("assignee") if message.kind in MENTION_KINDS else None
+            if who and (user := await self.user_named(str(who))):  # Slack notifies her
+                text = f"<@{user}> {text}"
             posted = await self.client.chat_postMessage(
                 channel=channel, thread_ts=ts, text=text, unfurl_links=False,
                 reply_broadcast=message.kind in ("new_ticket", "delivery_failed"))
