@@ -24,6 +24,8 @@ from tortoise import fields
 from tortoise.exceptions import ValidationError
 from tortoise.models import Model
 
+from gateway.db import sqlite_time
+
 M = TypeVar("M", bound=Model)
 
 MAX_PARAMETERS = 30_000  # below SQLite's 32766 and PostgreSQL's 32767
@@ -40,12 +42,20 @@ def _layout(model: type[Model]) -> tuple[tuple[str, str, Any], ...]:
     )
 
 
+# SQLite stores a datetime as UTC text (gateway.db). Converting here rather than in
+# sqlite3's adapter keeps that Python work off the database thread (where it holds the
+# GIL), and a batch's rows share a few instants (now, its due times): each is converted
+# once.
+_utc_text = functools.lru_cache(maxsize=1024)(sqlite_time)
+
+
 def _default(field: Any) -> Any:
     default = field.default
     return default() if callable(default) else default
 
 
-def _converter(model: type[Model], field: Any) -> Callable[[Any], Any]:
+@functools.cache
+def _converter(model: type[Model], field: Any, dialect: str) -> Callable[[Any], Any]:
     """`field.to_db_value` for one column, with the common cases done directly.
 
     Converting ~150 values per new ticket through tortoise's generic path was a fifth of
@@ -66,6 +76,12 @@ def _converter(model: type[Model], field: Any) -> Callable[[Any], Any]:
                 return value
             return None if value is None else general(value)
         return char
+    if isinstance(field, fields.DatetimeField) and dialect == "sqlite":
+        def text(value: Any) -> Any:
+            if value.__class__ is datetime and value.tzinfo is not None:
+                return _utc_text(value)
+            return None if value is None else general(value)
+        return text
     if isinstance(field, fields.DatetimeField):
         def moment(value: Any) -> Any:
             if value is None or (value.__class__ is datetime and value.tzinfo is not None):
@@ -94,13 +110,13 @@ _MISSING = object()
 
 
 @functools.cache
-def _written(model: type[Model], given: frozenset[str]
+def _written(model: type[Model], given: frozenset[str], dialect: str
              ) -> tuple[tuple[str, str, Callable[[Any], Any], Any], ...]:
     """(field name, column, converter, field) for the columns an INSERT of rows with the
     fields `given` writes: those, and every other one whose default is not NULL. A
     nullable column left out is NULL, which is what its default would have written."""
     return tuple(
-        (name, column, _converter(model, field), field)
+        (name, column, _converter(model, field, dialect), field)
         for name, column, field in _layout(model)
         if name in given or field.default is not None or not field.null)
 
@@ -151,10 +167,10 @@ async def insert_ids(model: type[Model], rows: Sequence[dict[str, Any]]) -> list
     given = frozenset(rows[0]) if len(rows) == 1 else frozenset().union(*rows)
     if unknown := given - {name for name, _, _ in _layout(model)}:
         raise TypeError(f"{model.__name__} has no field(s) {sorted(unknown)}")
-    written = _written(model, given)
-    columns = tuple(column for _, column, _, _ in written)
     db = model._meta.db
     dialect = db.capabilities.dialect
+    written = _written(model, given, dialect)
+    columns = tuple(column for _, column, _, _ in written)
     per_statement = max(1, min(500, MAX_PARAMETERS // len(written)))
     pk = model._meta.db_pk_column
     ids: list[int] = []
@@ -192,12 +208,12 @@ async def update(model: type[Model], fields: Sequence[str],
     assignments = ", ".join(f'"{c}" = {m}' for c, m in zip(columns, marks, strict=False))
     statement = (f'UPDATE "{meta.db_table}" SET {assignments} '  # noqa: S608 (names from meta)
                  f'WHERE "{meta.db_pk_column}" = {marks[-1]}')
-    converters = [meta.fields_map[name] for name in fields]
-    pk = meta.pk
+    dialect = db.capabilities.dialect
+    converters = [_converter(model, meta.fields_map[name], dialect) for name in fields]
+    key = _converter(model, meta.pk, dialect)
     await db.execute_many(statement, [
-        [field.to_db_value(row[name], model) for name, field in zip(fields, converters,
-                                                                     strict=True)]
-        + [pk.to_db_value(row[meta.pk_attr], model)]
+        [convert(row[name]) for name, convert in zip(fields, converters, strict=True)]
+        + [key(row[meta.pk_attr])]
         for row in rows])
 
 

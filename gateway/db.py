@@ -33,6 +33,9 @@ def _utc_text(value: datetime) -> str:
     return (value.astimezone(UTC) if value.tzinfo is not None else value).isoformat(" ")
 
 
+sqlite_time = _utc_text  # the text a datetime is stored as on SQLite
+
+
 # Replaces tortoise's adapter (isoformat(" ") with whatever offset the value carried).
 sqlite3.register_adapter(datetime, _utc_text)
 SQLITE_PRAGMAS = {"journal_mode": "WAL", "synchronous": "FULL", "busy_timeout": "5000"}
