@@ -197,6 +197,39 @@ async def test_a_slack_dm_customer_gets_the_acknowledgement_in_the_dm(console: C
     assert (await Ticket.get(number=1001)).channel == "slack"
 
 
+async def test_a_slack_dm_customer_answers_the_survey_with_a_button(console: Console) -> None:
+    from gateway import notices, tickets
+
+    await console.sandbox.message("D0ROSA", "U0CLIENTE", "Hola, necesito ayuda",
+                                  channel_type="im")
+    await eventually(lambda: Ticket.get_or_none(number=1001))
+    now = console.app.services.clock.now()
+    await tickets.resolve(1001, "Pedro Soto", now)
+    # The scheduler's survey, as it sends it: in her DM, with a button per score.
+    await notices.customer_message(console.app.services, await Ticket.get(number=1001),
+                                   "survey", now)
+    console.app.outbox.wake()
+    await console.sandbox.wait_for(lambda: [p for p in console.sandbox.posted
+                                            if p["channel"] == "D0ROSA" and p.get("blocks")])
+    survey = next(p for p in console.sandbox.posted
+                  if p["channel"] == "D0ROSA" and p.get("blocks"))
+    buttons = survey["blocks"][-1]["elements"]
+    assert [b["value"] for b in buttons] == [f"1001:{n}" for n in range(1, 6)]
+    # Someone else's press on her ticket is refused; hers is kept, once, and thanked.
+    await console.sandbox.block_action(PEDRO, "D0PEDRO", survey["ts"], "survey_score_1",
+                                       "1001:1")
+    await console.sandbox.block_action("U0CLIENTE", "D0ROSA", survey["ts"],
+                                       "survey_score_4", "1001:4")
+    await eventually(lambda: Ticket.get_or_none(number=1001, satisfaction=4))
+    await console.sandbox.wait_for(lambda: any(
+        p["channel"] == "D0ROSA" and "gracias" in p["text"].lower() and p is not survey
+        for p in console.sandbox.posted[console.sandbox.posted.index(survey) + 1:]))
+    await console.sandbox.block_action("U0CLIENTE", "D0ROSA", survey["ts"],
+                                       "survey_score_2", "1001:2")
+    await asyncio.sleep(0.3)
+    assert (await Ticket.get(number=1001)).satisfaction == 4
+
+
 async def test_undo_inside_the_window_keeps_the_reply_from_the_customer(
         console: Console) -> None:
     await console.customer_writes("Hola")

@@ -60,6 +60,8 @@ PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "user_not_fou
              "no_text", "invalid_auth", "account_inactive", "token_revoked"}
 MENTION_KINDS = frozenset({"sla_warning"})  # notices that @mention the assignee
 USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+SURVEY_ACTION = re.compile(r"^survey_score_[1-5]$")  # one button per score, 1 to 5
+SURVEY_SCORES = frozenset("12345")
 CARD_VERBS = frozenset({"resolve", "reopen", "pending", "assign", "priority"})
 MEMBERS_TTL = 300  # seconds the agents' channel membership is cached
 
@@ -192,6 +194,7 @@ class SlackAdapter:
         app.event("app_mention")(self._ignore)
         for action in ("claim", "resolve", "priority", "undo", "make_note"):
             app.action(action)(self._on_action)
+        app.action(SURVEY_ACTION)(self._on_score)
         app.command(self.settings.command)(self._on_command)
         app.view("template_edit")(self._on_template_saved)
 
@@ -246,6 +249,29 @@ class SlackAdapter:
             channel="slack", sender=Party("customer", user, await self.name_of(user)),
             text=blocks.plain(event.get("text") or ""), external_id=f"{channel}:{event['ts']}",
             attachments=await self._files(event), thread=ThreadHint(conversation=channel)))
+
+    async def _on_score(self, ack: Any, body: dict[str, Any], action: dict[str, Any],
+                        respond: Any) -> None:
+        """A customer pressed a survey button in her DM: the score, once, on its ticket."""
+        await ack()
+        user = (body.get("user") or {}).get("id", "")
+        number, _, score = str(action.get("value", "")).partition(":")
+        channel = (body.get("container") or {}).get("channel_id", "")
+        if not (number.isdigit() and score in SURVEY_SCORES and user and self.sink):
+            log.info("slack: ignored a survey press %r", action.get("value"))
+            return
+        try:
+            await self.sink(Inbound(
+                channel="slack", sender=Party("customer", user, await self.name_of(user)),
+                text=score, kind="score",
+                external_id=f"survey:{channel}:{body.get('container', {}).get('message_ts')}",
+                thread=ThreadHint(ticket_number=int(number), conversation=channel or None)))
+        except InboundRejected as exc:  # not her ticket: recorded by the gateway, refused
+            log.warning("slack: survey press by %s refused: %s", user, exc)
+            return
+        original = blocks.escape(str((body.get("message") or {}).get("text") or ""))
+        with contextlib.suppress(Exception):  # the buttons go: one answer per survey
+            await respond(text=f"{original}\n\n*{score}/5* ✓", replace_original=True)
 
     async def _agent_reply(self, event: dict[str, Any]) -> None:
         assert self.sink is not None
@@ -544,7 +570,9 @@ class SlackAdapter:
             opened = await self.client.conversations_open(users=user)
             self._dms[user] = opened["channel"]["id"]
         channel = self._dms[user]
-        posted = await self.client.chat_postMessage(channel=channel,
-                                                    text=blocks.escape(message.text),
-                                                    unfurl_links=False)
+        text = blocks.escape(message.text)
+        survey = message.kind == "survey" and message.ticket_number is not None
+        posted = await self.client.chat_postMessage(
+            channel=channel, text=text, unfurl_links=False,
+            blocks=blocks.survey(text, message.ticket_number) if survey else None)
         return Receipt(platform_id=f"{channel}:{posted['ts']}")

@@ -97,3 +97,17 @@ def undo_prompt(outbox_id: int, seconds: int) -> list[dict[str, Any]]:
             {"type": "button", "action_id": "make_note", "value": value,
              "text": {"type": "plain_text", "text": "Dejar como nota"}}]},
     ]
+
+
+def survey(text: str, number: int | None) -> list[dict[str, Any]]:
+    """The satisfaction survey in a customer's DM: its text, then a button per score.
+
+    Example: `survey("¿Cómo calificarías…?", 1001)[1]["elements"][4]["value"]` → "1001:5"
+    """
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},
+        {"type": "actions", "block_id": f"survey_{number}", "elements": [
+            {"type": "button", "action_id": f"survey_score_{n}", "value": f"{number}:{n}",
+             "text": {"type": "plain_text", "text": f"{n} ⭐" if n == 5 else str(n)}}
+            for n in range(1, 6)]},
+    ]
