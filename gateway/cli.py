@@ -164,7 +164,8 @@ def run(ctx: typer.Context) -> None:
             from gateway.http import http_app, serve
 
             # Webhooks and the admin pages, served before Telegram is told the URL.
-            web = asyncio.create_task(serve(http_app(adapters, running.services),
+            web = asyncio.create_task(serve(http_app(adapters, running.services,
+                                                  running.gateway.receive),
                                             s.http.listen, stop))
             await running.start()
             out.print(f"[green]running[/green]: {', '.join(adapters)}; admin pages at "

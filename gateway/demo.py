@@ -141,7 +141,7 @@ async def run_demo(out: Console, root: Path, *, keep_serving: bool = False) -> N
     app = assemble(settings, adapters={"telegram": telegram, "slack": slack, "email": email},
                    clock=clock)
     stop = asyncio.Event()
-    web = asyncio.create_task(serve(http_app(app.adapters, app.services),
+    web = asyncio.create_task(serve(http_app(app.adapters, app.services, app.gateway.receive),
                                     settings.http.listen, stop))
     await app.start()
 

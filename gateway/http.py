@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 import uvicorn
@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from gateway.adapter import Adapter
+from gateway.messages import Inbound
 
 
 def http_routes(adapters: Mapping[str, Adapter]) -> list[Any]:
@@ -29,13 +30,19 @@ def http_routes(adapters: Mapping[str, Adapter]) -> list[Any]:
             for route in (getattr(adapter, "routes", None) or (lambda: []))()]
 
 
-def http_app(adapters: Mapping[str, Adapter], services: Any = None) -> Starlette:
-    """Health check, the adapters' webhook routes, and (given `services`) the admin pages
-    and JSON API (gateway.admin)."""
+def http_app(adapters: Mapping[str, Adapter], services: Any = None,
+             receive: Callable[[Inbound], Awaitable[Any]] | None = None) -> Starlette:
+    """Health check, the adapters' webhook routes, (given `receive`, the gateway's entry
+    point) the survey links' pages, and (given `services`) the admin pages and JSON API
+    (gateway.admin)."""
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "channels": sorted(adapters)})
 
     routes = [Route("/healthz", health), *http_routes(adapters)]
+    if receive is not None:
+        from gateway.survey_links import survey_routes
+
+        routes += survey_routes(receive)
     if services is not None:
         from gateway.admin import admin_app
 

@@ -164,9 +164,11 @@ async def thread_ids(ticket: Ticket) -> tuple[str, ...]:
 
 
 async def customer_message(services: Services, ticket: Ticket, key: str, now: datetime,
+                           *, survey_links: dict[str, str] | None = None,
                            **extra: Any) -> Outbound:
     """An automatic message to the ticket's customer on its own channel (template `key`),
     threaded under her messages, stored on the ticket, queued, and copied to the console.
+    `survey_links` (score → URL) go with it for channels that show links, not buttons.
 
     Example: `await customer_message(services, ticket, "progress", now)`.
     """
@@ -180,7 +182,8 @@ async def customer_message(services: Services, ticket: Ticket, key: str, now: da
                    recipient=await customer_address(ticket), ticket_number=ticket.number,
                    automatic=True, reply_to=await thread_ids(ticket),
                    extra={"locale": ticket.locale, "mailbox": ticket.mailbox,
-                          "ticket_subject": ticket.subject})
+                          "ticket_subject": ticket.subject,
+                          **({"survey_links": survey_links} if survey_links else {})})
     out = replace(out, outbox_id=await queue(ticket, out, now, contact=contact,
                                               message=message))
     if has_console(services):

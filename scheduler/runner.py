@@ -29,6 +29,7 @@ from gateway.messages import Outbound
 from gateway.models import ScheduledAction, Ticket
 from gateway.services import Services
 from gateway.state import load_state, save_state
+from gateway.survey_links import survey_links
 from scheduler import plan
 
 log = logging.getLogger("centralita.scheduler")
@@ -160,7 +161,10 @@ class Scheduler:
                 plan.row(ticket, "close", now + s.close_after, now)])
         elif kind in ("survey", "follow_up"):
             if ticket.status == "resolved":
-                await notices.customer_message(self.services, ticket, kind, now)
+                links = await survey_links(self.services, ticket.number) \
+                    if kind == "survey" else None
+                await notices.customer_message(self.services, ticket, kind, now,
+                                               survey_links=links)
         elif kind == "close":
             if ticket.status == "resolved":
                 ticket.status, ticket.closed_at, ticket.updated_at = "closed", now, now

@@ -197,6 +197,22 @@ def render_html(text: str, *, lang: str | None = None) -> str:
             f"<body>\n{body}\n</body></html>\n")
 
 
+SURVEY_SCORES = frozenset("12345")
+SURVEY_LEAD = {"es": "Responde con un número, o elige aquí:",
+               "en": "Reply with a number, or choose here:"}
+
+
+def _survey_links(out: Outbound) -> list[str]:
+    """"1: https://…" lines for the survey's links (`gateway.survey_links`); mail has no
+    buttons, and the HTML part makes each one clickable."""
+    links = out.extra.get("survey_links") or {}
+    return [f"{score}{' ⭐' if score == '5' else ''}: {url}"
+            for score, url in sorted(links.items())
+            if score in SURVEY_SCORES and isinstance(url, str) and url.startswith(("https://",
+                                                                            "http://"))
+            and not any(c.isspace() for c in url)]
+
+
 def _filename(attachment: Attachment) -> str:
     name = clean_header(attachment.filename).replace("/", "_").replace("\\", "_")
     return name.strip(". ") or "attachment"
@@ -248,6 +264,9 @@ def compose(out: Outbound, *, mailbox: MailboxSettings, settings: EmailSettings,
     if missing:
         notes = "\n".join(f"(attachment not sent: {_filename(a)})" for a in missing)
         text = f"{text.rstrip()}\n\n{notes}" if text.strip() else notes
+    if links := _survey_links(out):
+        lead = SURVEY_LEAD.get(language[:2], SURVEY_LEAD["es"])
+        text = f"{text.rstrip()}\n\n{lead}\n" + "\n".join(links)
     if not text.endswith("\n"):
         text += "\n"
 
