@@ -201,10 +201,7 @@ async def update(model: type[Model], fields: Sequence[str],
     meta = model._meta
     db = meta.db
     columns = [meta.fields_db_projection[name] for name in fields]
-    if db.capabilities.dialect == "postgres":
-        marks = [f"${i + 1}" for i in range(len(columns) + 1)]
-    else:
-        marks = ["?"] * (len(columns) + 1)
+    marks = _marks(db, len(columns) + 1)
     assignments = ", ".join(f'"{c}" = {m}' for c, m in zip(columns, marks, strict=False))
     statement = (f'UPDATE "{meta.db_table}" SET {assignments} '  # noqa: S608 (names from meta)
                  f'WHERE "{meta.db_pk_column}" = {marks[-1]}')
@@ -217,7 +214,7 @@ async def update(model: type[Model], fields: Sequence[str],
         for row in rows])
 
 
-def placeholders(db: Any, count: int) -> list[str]:
+def _marks(db: Any, count: int) -> list[str]:
     """The driver's parameter marks for `count` values: `$1, $2…` or `?, ?…`."""
     if db.capabilities.dialect == "postgres":
         return [f"${n}" for n in range(1, count + 1)]
@@ -233,7 +230,7 @@ async def increment(model: type[Model], field: str, by: int, **where: Any) -> li
     meta = model._meta
     db = meta.db
     column = meta.fields_db_projection[field]
-    marks = placeholders(db, 1 + len(where))
+    marks = _marks(db, 1 + len(where))
     conditions = " AND ".join(f'"{meta.fields_db_projection[name]}" = {mark}'
                               for name, mark in zip(where, marks[1:], strict=True))
     statement = (f'UPDATE "{meta.db_table}" SET "{column}" = "{column}" + {marks[0]} '  # noqa: S608
