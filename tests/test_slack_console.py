@@ -257,6 +257,20 @@ async def test_editing_the_reply_inside_the_window_changes_what_is_sent(
     assert reply[0].text.startswith("Llega el miércoles")
 
 
+async def test_an_edit_inside_the_window_still_counts_after_a_restart(
+        console: Console) -> None:
+    await console.customer_writes("Hola")
+    ts = await console.card_of(1001)
+    sent = await console.sandbox.message(AGENTS, PEDRO, "Llega el martes", thread_ts=ts)
+    await console.sandbox.wait_for(lambda: console.sandbox.ephemerals)
+    console.slack._held.clear()  # the gateway restarted inside the undo window
+    await console.sandbox.message_changed(AGENTS, sent.ts, "Llega el miércoles",
+                                          thread_ts=ts)
+    reply = await eventually(lambda: [m for m in console.telegram.sent
+                                      if m.kind == "agent_reply"])
+    assert reply[0].text.startswith("Llega el miércoles")
+
+
 async def test_the_card_follows_a_slash_command_and_the_customer_reopening(
         console: Console) -> None:
     await console.customer_writes("Hola, mi pedido no llegó")

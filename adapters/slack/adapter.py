@@ -26,6 +26,7 @@ import contextlib
 import logging
 import re
 import time
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -49,8 +50,10 @@ from gateway.messages import (
     ThreadHint,
     TransientError,
 )
+from gateway.models import ChannelState
 from gateway.pipeline import InboundRejected
 from gateway.settings import Settings, SettingsError, channel_settings
+from gateway.state import load_state, save_state
 from gateway.templates import TemplateEngine
 
 log = logging.getLogger("centralita.slack")
@@ -63,6 +66,7 @@ USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 SURVEY_ACTION = re.compile(r"^survey_score_[1-5]$")  # one button per score, 1 to 5
 SURVEY_SCORES = frozenset("12345")
 CARD_VERBS = frozenset({"resolve", "reopen", "pending", "assign", "priority"})
+HELD_FOR = timedelta(hours=1)  # how long an agent's reply is remembered for edits
 MEMBERS_TTL = 300  # seconds the agents' channel membership is cached
 
 
@@ -297,31 +301,50 @@ class SlackAdapter:
             return
         reply = to_customer[0]
         if reply.outbox_id is not None and self.undo_seconds:
-            self._held[f"{channel}:{ts}"] = (reply.outbox_id, text, accepted.ticket_number)
+            await self._hold(f"{channel}:{ts}", reply.outbox_id, text, accepted.ticket_number)
             with contextlib.suppress(SlackApiError):
                 await self.client.chat_postEphemeral(
                     channel=channel, user=user, thread_ts=event["thread_ts"],
                     text=f"Se enviará al cliente en {self.undo_seconds} s",
                     blocks=blocks.undo_prompt(reply.outbox_id, self.undo_seconds))
 
+    async def _hold(self, ref: str, outbox_id: int, text: str, number: int | None) -> None:
+        """Remember which reply an agent's Slack message is waiting to send, so that an
+        edit or a deletion inside the undo window reaches it, also after a restart."""
+        self._held[ref] = (outbox_id, text, number or 0)
+        now = self.clock.now()
+        await save_state("slack", f"held:{ref}", {"outbox": outbox_id, "text": text,
+                                                  "ticket": number or 0}, now)
+        await ChannelState.filter(channel="slack", key__startswith="held:",
+                                  updated_at__lt=now - HELD_FOR).delete()
+
+    async def _held_reply(self, ref: str) -> tuple[int, str, int] | None:
+        if ref not in self._held:
+            state = await load_state("slack", f"held:{ref}")
+            if not state:
+                return None
+            self._held[ref] = (state["outbox"], state["text"], state["ticket"])
+        return self._held[ref]
+
     async def _changed(self, event: dict[str, Any]) -> None:
         message = event.get("message") or {}
         key = f"{event.get('channel')}:{message.get('ts')}"
-        if key not in self._held:
+        if (held := await self._held_reply(key)) is None:
             return
-        outbox_id, old, number = self._held[key]
+        outbox_id, old, number = held
         new = blocks.plain(message.get("text") or "")
         agent = await self.name_of(message.get("user", ""))
         if await tickets.revise(outbox_id, old, new, agent, self.clock.now()):
-            self._held[key] = (outbox_id, new, number)
+            await self._hold(key, outbox_id, new, number)
         else:
             await tickets.record_late_change(number, agent, "edited", new, self.clock.now())
 
     async def _deleted(self, event: dict[str, Any]) -> None:
         key = f"{event.get('channel')}:{event.get('deleted_ts')}"
-        if key not in self._held:
+        if (held := await self._held_reply(key)) is None:
             return
-        outbox_id, old, number = self._held.pop(key)
+        self._held.pop(key, None)
+        outbox_id, old, number = held
         if not await tickets.withdraw(outbox_id, "slack", self.clock.now(), as_note=False):
             await tickets.record_late_change(number, "slack", "deleted", old, self.clock.now())
 
