@@ -4,6 +4,9 @@ Both directions of Slack are played: the Web API that slack-sdk's `AsyncWebClien
 (`AsyncWebClient(token=..., base_url=sandbox.api_url)`), and Slack's deliveries to the
 gateway — Events API callbacks, interactivity payloads and slash commands, signed with the
 signing secret exactly like Slack signs them, so slack-bolt's `AsyncApp` verifies them.
+With `socket_mode = True` the same deliveries travel instead as Socket Mode envelopes on the
+websocket the app opens (`apps.connections.open` with the app token), each waiting for its
+acknowledgement.
 
 Wire format of the Web API as slack-sdk 3.x speaks it: POST (or GET) `/api/{method}` with
 `Authorization: Bearer <token>`; arguments arrive as a JSON body (chat.postMessage,
@@ -41,7 +44,8 @@ from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gateway.http import QuietServer, start_server
 
@@ -206,8 +210,15 @@ class SlackSandbox:
     def __init__(self, *, bot_token: str = "xoxb-test",  # noqa: S107 (a fake bot's token)
                  signing_secret: str = "test-signing-secret",  # noqa: S107
                  team_id: str = "T0TEAM", bot_user_id: str = "U0BOT",
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0,
+                 app_token: str = "xapp-test") -> None:  # noqa: S107
         self.bot_token, self.signing_secret = bot_token, signing_secret
+        # Socket Mode: the app opens a websocket (apps.connections.open, app token) and
+        # every delivery travels on it as an envelope the app must acknowledge.
+        self.app_token = app_token
+        self.socket_mode = False
+        self._sockets: list[WebSocket] = []
+        self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.team_id, self.bot_user_id, self.host, self.port = team_id, bot_user_id, host, port
         self.bot_id, self.app_id = "B0BOT", "A0APP"
         self.team_name, self.team_domain, self.bot_name = "Centralita", "centralita", "centralita"
@@ -257,7 +268,8 @@ class SlackSandbox:
             "views.update": self._views_update,
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload, "files.info": self._files_info,
-            "files.upload": self._files_upload_v1}
+            "files.upload": self._files_upload_v1,
+            "apps.connections.open": self._connections_open}
         self.add_user(bot_user_id, "Centralita", is_bot=True, name=self.bot_name)
         self.app = Starlette(routes=[
             Route("/api/{method}", self._api, methods=["GET", "POST"]),
@@ -265,6 +277,7 @@ class SlackSandbox:
             Route("/files-pri/{owner}/{rest:path}", self._download, methods=["GET"]),
             Route("/hooks/{kind}/{team}/{rid}/{key}", self._respond, methods=["POST"]),
             Route("/sandbox/login", self._login_page, methods=["GET"]),
+            WebSocketRoute("/socket-mode", self._socket),
             Route("/sandbox/{name}", self._control_read, methods=["GET"]),
             Route("/sandbox/{name}", self._control_act, methods=["POST"]),
         ])
@@ -803,6 +816,8 @@ class SlackSandbox:
     # -- internals: deliveries ---------------------------------------------------------------
 
     def _target(self, attribute: str) -> str:
+        if self.socket_mode:
+            return "socket-mode"
         url = getattr(self, attribute) or self.events_url
         if not url:
             where = "events_url" if attribute == "events_url" else f"{attribute} (or events_url)"
@@ -821,6 +836,8 @@ class SlackSandbox:
                        event_id: str | None = None) -> httpx.Response:
         if self._client is None:
             raise RuntimeError("start() the Slack sandbox first")
+        if self.socket_mode:
+            return await self._deliver_on_socket(kind, body, content_type, event_id)
         timestamp = str(int(time.time() - age_seconds))
         all_headers = {"Content-Type": content_type, "User-Agent": SLACKBOT_UA,
                        "Accept": "*/*", TIMESTAMP_HEADER: timestamp,
@@ -834,6 +851,62 @@ class SlackSandbox:
                                 "retry_num": (headers or {}).get("X-Slack-Retry-Num")})
         self._notify()
         return response
+
+    async def _deliver_on_socket(self, kind: str, body: bytes, content_type: str,
+                                 event_id: str | None) -> httpx.Response:
+        """The same delivery as a Socket Mode envelope; the app's acknowledgement (with its
+        `payload`, if any) comes back as a 200 response, none in time as a 408."""
+        if content_type.startswith("application/json"):
+            envelope_type, payload = "events_api", json.loads(body)
+            if payload.get("type") == "url_verification":
+                return httpx.Response(200, json={})  # not a Socket Mode thing
+        elif kind == "slash_command":
+            envelope_type, payload = "slash_commands", dict(parse_qsl(body.decode()))
+        else:
+            envelope_type = "interactive"
+            payload = json.loads(dict(parse_qsl(body.decode()))["payload"])
+        if not self._sockets:
+            raise RuntimeError("Socket Mode: the app has no open connection")
+        envelope_id = str(uuid.uuid4())
+        acked: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._acks[envelope_id] = acked
+        started = time.monotonic()
+        await self._sockets[-1].send_json({
+            "envelope_id": envelope_id, "type": envelope_type, "payload": payload,
+            "accepts_response_payload": envelope_type != "events_api",
+            "retry_attempt": 0, "retry_reason": ""})
+        try:
+            answer = await asyncio.wait_for(acked, self.delivery_timeout)
+            response = httpx.Response(200, json=answer.get("payload") or {})
+        except TimeoutError:
+            response = httpx.Response(408)
+        finally:
+            self._acks.pop(envelope_id, None)
+        self.deliveries.append({"kind": kind, "url": "socket-mode", "status":
+                                response.status_code, "elapsed": time.monotonic() - started,
+                                "late": False, "event_id": event_id, "retry_num": None})
+        self._notify()
+        return response
+
+    async def _connections_open(self, p: _P) -> dict[str, Any]:
+        return {"url": f"ws://{self.host}:{self.port}/socket-mode?ticket={uuid.uuid4()}"}
+
+    async def _socket(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_json({"type": "hello", "num_connections": len(self._sockets) + 1,
+                                   "debug_info": {"host": "sandbox"},
+                                   "connection_info": {"app_id": self.app_id}})
+        self._sockets.append(websocket)
+        try:
+            while True:
+                message = await websocket.receive_json()
+                future = self._acks.get(str(message.get("envelope_id")))
+                if future is not None and not future.done():
+                    future.set_result(message)
+        except (WebSocketDisconnect, ValueError, KeyError):
+            pass
+        finally:
+            self._sockets.remove(websocket)
 
     # -- internals: HTTP -----------------------------------------------------------------------
 
@@ -878,7 +951,8 @@ class SlackSandbox:
             return _error("unknown_method", req_method=method)
         if not token:
             return _error("not_authed")
-        if not hmac.compare_digest(token, self.bot_token):
+        expected = self.app_token if method == "apps.connections.open" else self.bot_token
+        if not hmac.compare_digest(token, expected):
             return _error("invalid_auth")
         if self._delays[method]:
             await asyncio.sleep(self._delays[method].popleft())
