@@ -20,12 +20,15 @@ Example (the in-process memory adapter):
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Awaitable, Callable
 from importlib.metadata import entry_points
 from typing import Protocol, runtime_checkable
 
 from gateway.messages import Inbound, Outbound, Receipt
 
+log = logging.getLogger("centralita.adapter")
 Sink = Callable[[Inbound], Awaitable[object]]
 
 
@@ -51,3 +54,21 @@ class Adapter(Protocol):
 def adapter_factories() -> dict[str, Callable[..., Adapter]]:
     """Installed adapters by name, from the `centralita.adapters` entry points."""
     return {ep.name: ep.load() for ep in entry_points(group="centralita.adapters")}
+
+
+@functools.cache
+def status_commands(channel: str) -> dict[str, str]:
+    """How a customer asks for the status of her tickets on `channel`, by language, as
+    its adapter class declares it (`status_commands`); {} when it declares nothing.
+
+    Example: `status_commands("telegram")` → `{"es": "/estado", "en": "/status"}`
+    """
+    for entry in entry_points(group="centralita.adapters", name=channel):
+        try:
+            factory = entry.load()
+        except Exception:  # a channel whose adapter cannot load here still gets its texts
+            log.warning("adapter %r could not be loaded for its status commands", channel,
+                        exc_info=True)
+            return {}
+        return dict(getattr(factory, "status_commands", None) or {})
+    return {}

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gateway import bulk
+from gateway.adapter import status_commands
 from gateway.clock import Clock, SystemClock
 from gateway.hours import BusinessHours
 from gateway.models import Template, Ticket
@@ -20,7 +21,6 @@ from gateway.settings import Settings, SlaSettings
 from gateway.templates import TemplateEngine, TemplateSource
 
 # How a customer asks for the status on channels that have commands.
-STATUS_COMMANDS = {"telegram": {"es": "/estado", "en": "/status"}}
 
 
 class SlaClock:
@@ -134,7 +134,7 @@ class Services:
         configured = self.settings.channels.get(channel, {}).get("status_command")
         if isinstance(configured, str):
             return configured
-        return STATUS_COMMANDS.get(channel, {}).get(locale, "")
+        return status_commands(channel).get(locale, "")
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 (one Services per process)
     def opening(self, now: datetime) -> tuple[bool, datetime | None]:

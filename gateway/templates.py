@@ -30,6 +30,8 @@ from babel.dates import format_date, format_time
 from jinja2 import meta, nodes
 from jinja2.sandbox import SecurityError
 
+from gateway.adapter import status_commands
+
 log = logging.getLogger(__name__)
 
 MAX_OUTPUT = 20_000  # characters per rendered part; messages are short
@@ -442,7 +444,7 @@ class TemplateEngine:
                        "url": "https://soporte.example.com/t/1042"},
             "hours": txt["hours"], "next_opening": opening, "sla_minutes": 120,
             "due_at": (now if open_now else opening) + timedelta(minutes=120),
-            "status_command": txt["status_command"] if channel == "telegram" else "",
+            "status_command": status_commands(channel).get(loc.split("_")[0], ""),
             "agent": {"name": "Ana"}, "score": None if key == "survey" else 5,
             "text": txt["customer_text" if key == "new_ticket" else "text"],
             "reason": txt["reason"],

@@ -27,7 +27,7 @@ import logging
 import warnings
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from telegram import (
     Bot,
@@ -82,6 +82,9 @@ class TelegramAdapter:
     """`start` receives updates (polling or webhook); `send` delivers one answer."""
 
     channel = "telegram"
+    # How customers ask for their tickets' status here, named in the texts (see
+    # gateway.adapter.status_commands); [channels.telegram] status_command overrides it.
+    status_commands: ClassVar[dict[str, str]] = {"es": "/estado", "en": "/status"}
 
     def __init__(self, settings: TelegramSettings, *, token: str, public_url: str = "",
                  clock: Clock | None = None) -> None:
