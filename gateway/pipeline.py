@@ -749,7 +749,7 @@ class Gateway:
         if action.template is not None:
             subject, text = await notices.render(
                 self.services, ticket, action.template, ticket.channel, ctx.now,
-                ctx.contact.name, text=ctx.inbound.text, **action.extra)
+                ctx.contact.name, **{"text": ctx.inbound.text, **action.extra})
             kind = action.template
         else:
             subject, text, kind = "", action.text or "", "reply"

@@ -65,6 +65,7 @@ def parse_duration(value: Any) -> timedelta:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+REPLY_NAME = re.compile(r"[a-z0-9_-]{1,32}")
 
 
 class Section(BaseModel):
@@ -203,6 +204,8 @@ class Settings(BaseSettings):
     agents: AgentsSettings = Field(default_factory=AgentsSettings)
     responders: RespondersSettings = Field(default_factory=RespondersSettings)
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Canned replies agents send with `/ticket reply N name`: name → {"es": …, "en": …}.
+    replies: dict[str, dict[str, str]] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(
@@ -224,6 +227,26 @@ class Settings(BaseSettings):
             raise ValueError(str(exc)) from exc
         return self
 
+    @model_validator(mode="after")
+    def _replies_make_sense(self) -> Settings:
+        from gateway.templates import TemplateEngine, TemplateError
+
+        engine = TemplateEngine(default_locale=self.gateway.default_locale,
+                                timezone=self.hours.timezone)
+        for name, texts in self.replies.items():
+            if not REPLY_NAME.fullmatch(name):
+                raise ValueError(f"replies.{name}: a reply's name is 1-32 lowercase letters, "
+                                 "digits, '_' or '-' (agents type it after /ticket reply N)")
+            if not texts or set(texts) - {"es", "en"}:
+                raise ValueError(f"replies.{name}: expected its text in \"es\" and/or "
+                                 f"\"en\", got {sorted(texts) or 'nothing'}")
+            for locale, text in texts.items():
+                try:
+                    engine.validate("", text, locale=locale)
+                except TemplateError as exc:
+                    raise ValueError(f"replies.{name}.{locale}: {exc}") from None
+        return self
+
     @property
     def attachments_dir(self) -> Path:
         return self.attachments.dir or self.gateway.data_dir / "attachments"
@@ -236,7 +259,7 @@ def _describe(error: dict[str, Any]) -> str:
         return f"{key}: unknown setting (is it misspelled, or in the wrong [table]?)"
     if error["type"] == "missing":
         return f"{key}: required setting is missing"
-    if msg.startswith("hours.") or not error["loc"]:
+    if msg.startswith(("hours.", "replies.")) or not error["loc"]:
         return msg
     shown = error.get("input")
     shown = "" if isinstance(shown, dict | list) or ", got " in msg else f", got {shown!r}"

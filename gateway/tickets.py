@@ -19,6 +19,7 @@ from tortoise.transactions import in_transaction
 
 from gateway.models import Contact, Message, OutboxItem, Ticket
 from gateway.notices import audit
+from gateway.templates import TemplateSource
 from scheduler import plan
 
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -203,3 +204,25 @@ async def find(text: str, limit: int = 10) -> list[dict[str, Any]]:
         subject__icontains=text.strip())
     return await query.order_by("-id").limit(limit).values("number", "subject", "status",
                                                            "channel")
+
+
+async def canned_reply(services: Any, number: int, name: str, agent: str) -> str:
+    """The canned reply `name` ([replies] in settings.toml) written for ticket `number`:
+    in the ticket's language, rendered in the template sandbox with its variables.
+
+    Example: `await canned_reply(services, 1042, "envio", "Pedro")` → "Hola María, tu pedido…"
+    """
+    replies = services.settings.replies
+    if name not in replies:
+        known = ", ".join(sorted(replies)) or "none yet: add them under [replies] in settings.toml"
+        raise TicketActionError(f"there is no canned reply {name!r} (known: {known})")
+    ticket = await Ticket.get_or_none(number=number)
+    if ticket is None:
+        raise TicketActionError(f"there is no ticket #{number}")
+    texts = replies[name]
+    locale = ticket.locale if ticket.locale in texts else next(iter(texts))
+    contact = await Contact.get(id=ticket.contact_id)  # type: ignore[attr-defined]
+    context = services.template_context(ticket, customer_name=contact.name,
+                                        now=services.clock.now(), agent={"name": agent})
+    source = TemplateSource(f"reply:{name}", locale, "", "", texts[locale])
+    return services.templates.render_source(source, context)[1]

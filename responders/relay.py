@@ -13,6 +13,7 @@ Example: Pedro writes "Tu pedido sale hoy" in the ticket's Slack thread â†’ MarÃ
 from __future__ import annotations
 
 from gateway.responder import Context
+from gateway.tickets import canned_reply
 
 
 class RelayAgentReply:
@@ -34,5 +35,10 @@ class RelayAgentReply:
         # when the agent wrote in a console that offers one.
         hold = ctx.services.settings.agents.undo_seconds if ctx.inbound.channel == \
             ctx.services.settings.agents.console else 0
-        ctx.reply("agent_reply", automatic=False, hold_seconds=hold,
-                  agent={"name": ctx.inbound.sender.name or ctx.inbound.sender.address})
+        agent = ctx.inbound.sender.name or ctx.inbound.sender.address
+        words = {}
+        if ctx.inbound.kind == "canned":  # `/ticket reply N name`: a reply from [replies]
+            words["text"] = await canned_reply(ctx.services, ctx.ticket.number,
+                                               ctx.inbound.text.strip(), agent)
+        ctx.reply("agent_reply", automatic=False, hold_seconds=hold, agent={"name": agent},
+                  **words)

@@ -268,3 +268,14 @@ def test_an_admin_who_orders_a_responder_that_is_not_installed_is_told_which_are
 def test_the_shipped_responders_are_installed() -> None:
     names = [type(r).__name__ for r in load_responders(load_settings(SHIPPED))]
     assert names == ["RecordScore", "RelayAgentReply", "AutoAcknowledge", "NotifyAgents"]
+
+
+def test_a_canned_reply_with_a_broken_text_names_its_key(tmp_path: Path) -> None:
+    message = refuses(write(tmp_path, '[replies]\nenvio.es = "Hola {{ customer.first_name "\n'))
+    assert message.startswith(f"{tmp_path / 'settings.toml'}: replies.envio.es:"), message
+    message = refuses(write(tmp_path, "[replies]\nenvio.es = \"{{ ''.__class__.__mro__ }}\"\n"))
+    assert "replies.envio.es" in message and "__class__" in message, message
+    message = refuses(write(tmp_path, '[replies]\nenvio.fr = "Bonjour"\n'))
+    assert "replies.envio" in message and "fr" in message, message
+    message = refuses(write(tmp_path, '[replies]\n"Envío Rápido".es = "Hola"\n'))
+    assert "replies.Envío Rápido" in message, message

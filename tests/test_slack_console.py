@@ -73,6 +73,8 @@ async def console(db: str, tmp_path: Path) -> AsyncIterator[Console]:
     sandbox.set_gateway(f"http://127.0.0.1:{port}/slack/events")
     settings = make_settings(
         tmp_path, agents={"console": "slack", "channel": AGENTS, "undo_seconds": 1},
+        replies={"envio": {"es": "Hola {{ customer.first_name }}, tu pedido de la solicitud "
+                                 "#{{ ticket.number }} salió hoy."}},
         outbox={"poll_interval": "0.1s", "backoff_base": "0.2s"},
         channels={"slack": {"bot_token": sandbox.bot_token,
                             "signing_secret": sandbox.signing_secret,
@@ -304,6 +306,21 @@ async def test_an_sla_warning_mentions_the_agent_who_claimed_the_ticket(
     await console.sandbox.wait_for(lambda: any("vencido" in t for t in console.thread(ts)))
     warning = next(t for t in console.thread(ts) if "vencido" in t)
     assert warning.startswith(f"<@{PEDRO}> ")
+
+
+async def test_a_canned_reply_from_slash_ticket_reaches_the_customer_signed(
+        console: Console) -> None:
+    await console.customer_writes("Hola, ¿cuándo sale mi pedido?")
+    ts = await console.card_of(1001)
+    await console.sandbox.slash_command(PEDRO, AGENTS, "/ticket", "reply 1001 nada")
+    assert "envio" in console.sandbox.responses[-1]["text"]  # the replies there are
+    await console.sandbox.slash_command(PEDRO, AGENTS, "/ticket", "reply 1001 envio")
+    reply = await eventually(lambda: [m for m in console.telegram.sent
+                                      if m.kind == "agent_reply"])
+    assert reply[0].text.startswith("Hola María, tu pedido de la solicitud #1001 salió hoy.")
+    assert "Pedro Soto" in reply[0].text  # signed like any answer of hers
+    assert any("envio" in t and "salió hoy" in t for t in console.thread(ts))
+    assert (await Ticket.get(number=1001)).first_response_at is not None
 
 
 async def test_ticket_commands_remind_pending_and_find(console: Console) -> None:

@@ -26,6 +26,7 @@ import contextlib
 import logging
 import re
 import time
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -76,8 +77,8 @@ class SlackAdapter:
     channel = "slack"
 
     def __init__(self, settings: SlackSettings, *, agents_channel: str, note_prefix: str = "//",
-                 undo_seconds: int = 10, timezone: str = "UTC", clock: Clock | None = None
-                 ) -> None:
+                 undo_seconds: int = 10, timezone: str = "UTC", clock: Clock | None = None,
+                 replies: Collection[str] = ()) -> None:
         token = settings.token()
         if not token:
             raise SettingsError(f"channels.slack.bot_token: no bot token (set it, or the "
@@ -92,6 +93,7 @@ class SlackAdapter:
         self.agents_channel = agents_channel
         self.note_prefix = note_prefix
         self.undo_seconds = undo_seconds
+        self.replies = sorted(replies)  # names of the canned replies ([replies])
         self.tz = ZoneInfo(timezone)
         self.clock = clock or SystemClock()
         self.client = AsyncWebClient(token=token, base_url=settings.base_url)
@@ -118,7 +120,8 @@ class SlackAdapter:
         return cls(slack, agents_channel=settings.agents.channel,
                    note_prefix=settings.agents.note_prefix,
                    undo_seconds=settings.agents.undo_seconds,
-                   timezone=settings.hours.timezone, clock=clock)
+                   timezone=settings.hours.timezone, clock=clock,
+                   replies=settings.replies)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -401,7 +404,7 @@ class SlackAdapter:
         words = (command.get("text") or "").split()
         usage = (f"Uso: {self.settings.command} status|resolve|reopen|pending N · "
                  "assign N @persona · priority N alta|normal|baja|urgente · note N texto · "
-                 "remind N 15:00 · find texto")
+                 "reply N respuesta · remind N 15:00 · find texto")
         if not words:
             await respond(usage)
             return
@@ -441,6 +444,9 @@ class SlackAdapter:
                 wanted = {v: k for k, v in blocks.PRIORITY.items()}.get(rest[1], rest[1])
                 await tickets.set_priority(number, agent, wanted, now)
                 await respond(f"#{number}: prioridad {rest[1]}.")
+            elif verb == "reply":
+                await self._canned(number, rest[1] if len(rest) > 1 else "", user, agent,
+                                   command.get("trigger_id") or str(now.timestamp()), respond)
             elif verb == "note" and len(rest) > 1:
                 assert self.sink is not None
                 await self.sink(Inbound(
@@ -456,6 +462,39 @@ class SlackAdapter:
                 await self.redraw_card(number)
         except tickets.TicketActionError as exc:
             await respond(str(exc))
+
+    async def _canned(self, number: int, name: str, user: str, agent: str, trigger: str,
+                      respond: Any) -> None:
+        """`/ticket reply N name`: the canned reply goes to the customer as the agent's
+        own answer (signed, threaded, with the undo window), and into the card's thread."""
+        if name not in self.replies:
+            known = ", ".join(self.replies) or "ninguna todavía (se agregan en [replies] " \
+                "de settings.toml)"
+            await respond(f"Respuestas guardadas: {known}. Uso: {self.settings.command} "
+                          "reply N nombre")
+            return
+        assert self.sink is not None
+        accepted = await self.sink(Inbound(
+            channel="slack", sender=Party("agent", user, agent), text=name, kind="canned",
+            external_id=f"command:{trigger}", thread=ThreadHint(ticket_number=number)))
+        sent = [o for o in getattr(accepted, "outbound", ()) if o.audience == "customer"]
+        if not sent:
+            await respond(f"#{number}: no se envió (¿el ticket está cerrado?).")
+            return
+        reply = sent[0]
+        thread = await tickets.console_thread(number)
+        if thread:  # what was said is part of the conversation the card's thread shows
+            channel, _, ts = thread.partition(":")
+            with contextlib.suppress(SlackApiError):
+                await self.client.chat_postMessage(
+                    channel=channel, thread_ts=ts, unfurl_links=False,
+                    text=f"_{blocks.escape(agent)} envió la respuesta «{name}»:_\n"
+                         + blocks.escape(reply.text))
+        if reply.outbox_id is not None and self.undo_seconds:
+            await respond(text=f"#{number}: «{name}» se enviará en {self.undo_seconds} s",
+                          blocks=blocks.undo_prompt(reply.outbox_id, self.undo_seconds))
+        else:
+            await respond(f"#{number}: «{name}» enviada al cliente.")
 
     async def _open_template(self, user: str, words: list[str], trigger_id: str) -> str:
         """`/ticket template ack es [telegram]`: the text in a modal, for admins."""
