@@ -246,26 +246,15 @@ async def test_undo_inside_the_window_keeps_the_reply_from_the_customer(
     assert (await Message.get(kind="note")).visibility == "internal"
 
 
+@pytest.mark.parametrize("restarted", [False, True], ids=["running", "after-a-restart"])
 async def test_editing_the_reply_inside_the_window_changes_what_is_sent(
-        console: Console) -> None:
+        console: Console, restarted: bool) -> None:
     await console.customer_writes("Hola")
     ts = await console.card_of(1001)
     sent = await console.sandbox.message(AGENTS, PEDRO, "Llega el martes", thread_ts=ts)
     await console.sandbox.wait_for(lambda: console.sandbox.ephemerals)
-    await console.sandbox.message_changed(AGENTS, sent.ts, "Llega el miércoles",
-                                          thread_ts=ts)
-    reply = await eventually(lambda: [m for m in console.telegram.sent
-                                      if m.kind == "agent_reply"])
-    assert reply[0].text.startswith("Llega el miércoles")
-
-
-async def test_an_edit_inside_the_window_still_counts_after_a_restart(
-        console: Console) -> None:
-    await console.customer_writes("Hola")
-    ts = await console.card_of(1001)
-    sent = await console.sandbox.message(AGENTS, PEDRO, "Llega el martes", thread_ts=ts)
-    await console.sandbox.wait_for(lambda: console.sandbox.ephemerals)
-    console.slack._held.clear()  # the gateway restarted inside the undo window
+    if restarted:  # the gateway restarted inside the undo window: it still knows
+        console.slack._held.clear()
     await console.sandbox.message_changed(AGENTS, sent.ts, "Llega el miércoles",
                                           thread_ts=ts)
     reply = await eventually(lambda: [m for m in console.telegram.sent
