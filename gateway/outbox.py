@@ -43,6 +43,7 @@ from gateway.services import Services
 log = logging.getLogger("centralita.outbox")
 
 SENT_FIELDS = ["status", "sent_at", "platform_id", "lease_until", "last_error"]
+CARD_KINDS = frozenset({"new_ticket"})  # agents' notices that open a ticket's console thread
 MAX_HANDED = 10_000  # rows kept in memory for the next pass; beyond, they are read back
 # Rows handed over by the pipeline are written already leased for this long: sent from
 # memory within HAND_OVER_SEND of it, or else (a backlog, a crash) claimed from the
@@ -55,7 +56,6 @@ def leased_for_hand_over(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     """An outbox row (see `notices.outbox_row`) written as claimed, for `hand_over`."""
     row.update(status="sending", lease_until=now + HAND_OVER_LEASE, attempts=1)
     return row
-CARD_KINDS = frozenset({"new_ticket"})  # agents' notices that open a ticket's console thread
 
 
 class RateLimiter:
