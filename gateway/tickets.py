@@ -39,25 +39,27 @@ async def _locked(number: int) -> Ticket:
     return ticket
 
 
-async def claim(number: int, agent: str, now: datetime) -> Ticket:
-    """`agent` takes the ticket (the card shows "claimed by")."""
+async def _set(number: int, agent: str, field: str, value: str, action: str,
+               now: datetime, *, tell_to: bool = True) -> Ticket:
+    """Set one field of the ticket the card shows, with an audit entry of what it was."""
     async with in_transaction():
         ticket = await _locked(number)
-        before = ticket.assignee
-        ticket.assignee, ticket.updated_at = agent, now
-        await ticket.save(update_fields=["assignee", "updated_at"])
-        await audit(ticket, agent, "claimed", {"from": before}, now)
+        before = getattr(ticket, field)
+        setattr(ticket, field, value)
+        ticket.updated_at = now
+        await ticket.save(update_fields=[field, "updated_at"])
+        await audit(ticket, agent, action,
+                    {"from": before, **({"to": value} if tell_to else {})}, now)
     return ticket
+
+
+async def claim(number: int, agent: str, now: datetime) -> Ticket:
+    """`agent` takes the ticket (the card shows "claimed by")."""
+    return await _set(number, agent, "assignee", agent, "claimed", now, tell_to=False)
 
 
 async def assign(number: int, agent: str, assignee: str, now: datetime) -> Ticket:
-    async with in_transaction():
-        ticket = await _locked(number)
-        before = ticket.assignee
-        ticket.assignee, ticket.updated_at = assignee, now
-        await ticket.save(update_fields=["assignee", "updated_at"])
-        await audit(ticket, agent, "assigned", {"from": before, "to": assignee}, now)
-    return ticket
+    return await _set(number, agent, "assignee", assignee, "assigned", now)
 
 
 async def resolve(number: int, agent: str, now: datetime) -> Ticket:
@@ -123,13 +125,7 @@ async def set_priority(number: int, agent: str, priority: str, now: datetime) ->
     if priority not in PRIORITIES:
         raise TicketActionError(f"priority must be one of {', '.join(PRIORITIES)}, "
                                 f"not {priority!r}")
-    async with in_transaction():
-        ticket = await _locked(number)
-        before = ticket.priority
-        ticket.priority, ticket.updated_at = priority, now
-        await ticket.save(update_fields=["priority", "updated_at"])
-        await audit(ticket, agent, "priority", {"from": before, "to": priority}, now)
-    return ticket
+    return await _set(number, agent, "priority", priority, "priority", now)
 
 
 async def console_thread(number: int) -> str | None:

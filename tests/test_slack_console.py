@@ -312,6 +312,24 @@ async def test_a_canned_reply_from_slash_ticket_reaches_the_customer_signed(
     assert (await Ticket.get(number=1001)).first_response_at is not None
 
 
+async def test_assign_and_priority_from_slash_ticket_are_audited_and_shown(
+        console: Console) -> None:
+    await console.customer_writes("La impresora no imprime")
+    ts = await console.card_of(1001)
+    await console.sandbox.slash_command(PEDRO, AGENTS, "/ticket", "assign 1001 @Laura")
+    await console.sandbox.slash_command(PEDRO, AGENTS, "/ticket", "priority 1001 alta")
+    ticket = await Ticket.get(number=1001)
+    assert ticket.assignee == "Laura" and ticket.priority == "high"
+    assigned = await AuditEvent.get(action="assigned")
+    assert assigned.actor == "Pedro Soto" and assigned.detail == {"from": None, "to": "Laura"}
+    changed = await AuditEvent.get(action="priority")
+    assert changed.detail == {"from": "normal", "to": "high"}
+    await console.sandbox.wait_for(lambda: any(
+        u["ts"] == ts and "Laura" in u["text"] for u in console.sandbox.updated))
+    await console.sandbox.slash_command(PEDRO, AGENTS, "/ticket", "priority 1001 altísima")
+    assert "priority must be one of" in console.sandbox.responses[-1]["text"]
+
+
 async def test_ticket_commands_remind_pending_and_find(console: Console) -> None:
     await console.customer_writes("La impresora no imprime")
     await console.card_of(1001)
