@@ -71,15 +71,22 @@ async def drive(sandbox: SlackSandbox, threads: list[str], n: int, concurrency: 
     return n / (time.perf_counter() - begin), sent
 
 
-async def gateway_run(tickets: int, n: int, concurrency: int, workdir: Path
-                      ) -> tuple[float, float, float]:
-    db_url = f"sqlite://{workdir}/bench.sqlite3"
+async def _workspace() -> tuple[SlackSandbox, int]:
+    """The sandbox workspace both runs use (Pedro in the agents' channel), and the free
+    port its deliveries go to."""
     sandbox = SlackSandbox()
     await sandbox.start()
     sandbox.add_user(PEDRO, "Pedro Soto")
     sandbox.add_channel(AGENTS, [PEDRO])
     port = free_port()
     sandbox.set_gateway(f"http://127.0.0.1:{port}/slack/events")
+    return sandbox, port
+
+
+async def gateway_run(tickets: int, n: int, concurrency: int, workdir: Path
+                      ) -> tuple[float, float, float]:
+    db_url = f"sqlite://{workdir}/bench.sqlite3"
+    sandbox, port = await _workspace()
     settings = load_settings(
         ROOT / "settings.toml", database={"url": db_url}, gateway={"data_dir": str(workdir)},
         agents={"console": "slack", "channel": AGENTS, "undo_seconds": 0},
@@ -138,12 +145,7 @@ async def gateway_run(tickets: int, n: int, concurrency: int, workdir: Path
 
 
 async def bolt_noop(n: int, concurrency: int) -> float:
-    sandbox = SlackSandbox()
-    await sandbox.start()
-    sandbox.add_user(PEDRO, "Pedro Soto")
-    sandbox.add_channel(AGENTS, [PEDRO])
-    port = free_port()
-    sandbox.set_gateway(f"http://127.0.0.1:{port}/slack/events")
+    sandbox, port = await _workspace()
     bolt = AsyncApp(client=AsyncWebClient(token=sandbox.bot_token, base_url=sandbox.api_url),
                     signing_secret=sandbox.signing_secret, process_before_response=True)
 

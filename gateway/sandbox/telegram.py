@@ -112,6 +112,20 @@ def _reply_to(p: dict[str, Any]) -> int | None:
     return None
 
 
+def _checked_text(p: dict[str, Any], too_long: str) -> tuple[str, str]:
+    """A message's `text` as sent and as shown, refused like Telegram refuses it (empty,
+    over 4096 characters once formatted — `too_long` is the method's own wording — or
+    with a malformed `reply_markup`)."""
+    text = p.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ApiError(400, "Bad Request: message text is empty")
+    visible = _visible(text, p.get("parse_mode"))
+    if len(visible) > TEXT_LIMIT:
+        raise ApiError(400, too_long)
+    _check_markup(p.get("reply_markup"))
+    return text, visible
+
+
 def _check_markup(markup: Any) -> None:
     rows = markup.get("inline_keyboard") if isinstance(markup, dict) else None
     for row in rows or []:
@@ -619,13 +633,7 @@ class TelegramSandbox:
 
     async def _send_message(self, p: _P, files: _P, request: Request) -> Any:
         chat_id = self._chat_for_send(p)
-        text = p.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise ApiError(400, "Bad Request: message text is empty")
-        visible = _visible(text, p.get("parse_mode"))
-        if len(visible) > TEXT_LIMIT:
-            raise ApiError(400, "Bad Request: message is too long")
-        _check_markup(p.get("reply_markup"))
+        text, visible = _checked_text(p, "Bad Request: message is too long")
         message = self._bot_message(chat_id, p, text=visible)
         self._record("sendMessage", chat_id, message, p, text=text)
         return message
@@ -667,13 +675,7 @@ class TelegramSandbox:
             raise ApiError(400, "Bad Request: message to edit not found")
         if message["from"]["id"] != self.bot_user["id"] or "text" not in message:
             raise ApiError(400, "Bad Request: message can't be edited")
-        text = p.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise ApiError(400, "Bad Request: message text is empty")
-        visible = _visible(text, p.get("parse_mode"))
-        if len(visible) > TEXT_LIMIT:
-            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
-        _check_markup(p.get("reply_markup"))
+        text, visible = _checked_text(p, "Bad Request: MESSAGE_TOO_LONG")
         markup = p.get("reply_markup")
         markup = markup if isinstance(markup, dict) and "inline_keyboard" in markup else None
         if visible == message["text"] and markup == message.get("reply_markup"):
