@@ -97,6 +97,15 @@ class HttpSettings(Section):
     listen: str = "127.0.0.1:8080"
     public_url: str = ""
 
+    @field_validator("public_url")
+    @classmethod
+    def _absolute(cls, url: str) -> str:
+        # Telegram's webhook and the survey links in emails are built from it.
+        if url and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
+            raise ValueError("expected '' or an address like 'https://soporte.example.com', "
+                             f"got {url!r}")
+        return url
+
 
 class HoursSettings(Section):
     timezone: str = "America/Santiago"

@@ -279,3 +279,10 @@ def test_a_canned_reply_with_a_broken_text_names_its_key(tmp_path: Path) -> None
     assert "replies.envio" in message and "fr" in message, message
     message = refuses(write(tmp_path, '[replies]\n"Envío Rápido".es = "Hola"\n'))
     assert "replies.Envío Rápido" in message, message
+
+
+def test_a_public_url_without_its_scheme_is_refused_naming_the_key(tmp_path: Path) -> None:
+    # The survey links in emails are built from it: "soporte.example.com/survey/…" would
+    # not be a link at all.
+    message = refuses(write(tmp_path, '[http]\npublic_url = "soporte.example.com"\n'))
+    assert "http.public_url" in message and "https://soporte.example.com" in message, message
