@@ -28,6 +28,7 @@ import jinja2
 import jinja2.sandbox as sandbox
 from babel.dates import format_date, format_time
 from jinja2 import meta, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import SecurityError
 
 from gateway.adapter import status_commands
@@ -226,10 +227,52 @@ def _filter(name: str) -> Any:
     return apply
 
 
+def _printable(value: Any, depth: int = 0) -> Any:
+    """What a template may turn into text: data, never a function, class or module, nor a
+    list or dict holding one (their text shows the gateway's internals, e.g.
+    "<function safe_range at 0x7f…>"). Every way to text goes through here: printing,
+    `~`, and the value and arguments of every filter (`| string`, `| join`, `| upper`…)."""
+    if isinstance(value, jinja2.Undefined):
+        return value  # Jinja reports it (unknown name, or an attribute the sandbox refused)
+    if callable(value) or isinstance(value, type | types.ModuleType):
+        raise SecurityError("the template tried to print a function or an object, which is "
+                            "not allowed")
+    if depth < 8 and isinstance(value, list | tuple | set | frozenset | dict):
+        for item in (value.items() if isinstance(value, dict) else value):
+            _printable(item, depth + 1)
+    return value
+
+
+class _Code(CodeGenerator):
+    """Jinja's code generator, with `a ~ b` joined by the sandbox's `join_printable`."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.join_printable((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+def _guarded(apply: Any) -> Any:
+    """A built-in filter that refuses functions, classes and modules as its input or its
+    arguments (e.g. `{{ namespace | string }}`), as printing them is refused."""
+    skip = 1 if getattr(apply, "jinja_pass_arg", None) else 0  # context/env comes first
+
+    @functools.wraps(apply)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        for value in (*args[skip:], *kwargs.values()):
+            _printable(value)
+        return apply(*args, **kwargs)
+    return guarded
+
+
 class _Env(sandbox.ImmutableSandboxedEnvironment):
-    """The sandbox, plus a guard against giant strings ('x' * 10**9) and huge powers."""
+    """The sandbox, plus a guard against giant strings ('x' * 10**9) and huge powers, and
+    against internals turned into text (see `_printable`)."""
 
     intercepted_binops = frozenset({"*", "**"})
+    code_generator_class = _Code
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
@@ -242,22 +285,18 @@ class _Env(sandbox.ImmutableSandboxedEnvironment):
                                         "which is not allowed")
         return super().call_binop(context, operator, left, right)
 
-
-def _printable(value: Any) -> Any:
-    """What `{{ … }}` may print: data, never a function, class or module (whose text would
-    show the gateway's internals, e.g. "<function safe_range at 0x7f…>")."""
-    if isinstance(value, jinja2.Undefined):
-        return value  # Jinja reports it (unknown name, or an attribute the sandbox refused)
-    if callable(value) or isinstance(value, type | types.ModuleType):
-        raise SecurityError("the template tried to print a function or an object, which is "
-                            "not allowed")
-    return value
+    @staticmethod
+    def join_printable(parts: tuple[Any, ...]) -> str:
+        return "".join(str(_printable(part)) for part in parts)
 
 
 _ENV = _Env(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False,
             trim_blocks=True, lstrip_blocks=True, finalize=_printable)
 for _unused in ("lipsum", "cycler", "joiner", "dict"):  # nothing a message text needs
     _ENV.globals.pop(_unused, None)
+# (attr is attribute access, which the sandbox itself checks, naming the attribute)
+_ENV.filters = {name: apply if name == "attr" else _guarded(apply)
+                for name, apply in _ENV.filters.items()}
 _ENV.filters.update({n: _filter(n) for n in
                      ("when", "date", "time", "datetime", "duration", "status_label")})
 

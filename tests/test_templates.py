@@ -246,6 +246,31 @@ def test_validate_refuses_sandbox_escapes_with_a_clear_message(engine, body, nam
     assert f"the template tried to use '{name}', which is not allowed" in str(err.value)
 
 
+@pytest.mark.parametrize("body", [
+    "{{ namespace | string }}",          # found by the property test below
+    "{{ range ~ '' }}",
+    "{{ [range] }}",
+    "{{ {'a': range} }}",
+    "{{ ''.upper | upper }}",
+    "{{ [namespace] | join(', ') }}",
+])
+def test_no_way_of_turning_a_function_into_text_gets_through(engine, body):
+    # Printing, `~`, a list or any filter: an internal object never becomes customer text.
+    with pytest.raises(TemplateError) as err:
+        engine.validate("", body, "ack")
+    assert err.value.kind == "sandbox"
+    assert "tried to print a function or an object" in str(err.value)
+
+
+def test_joining_and_filters_still_work_on_data(engine):
+    source = TemplateSource("status", "es", "", "",
+                            "{{ customer.first_name | upper }}: "
+                            "{{ tickets | map(attribute='number') | join(', ') }} "
+                            "{{ '#' ~ tickets[0].number }}")
+    ctx = engine.sample_context("status")
+    assert engine.render_source(source, ctx)[1] == "MARÍA: 1042, 987 #1042"
+
+
 def test_validate_refuses_changing_the_data_even_through_an_allowed_name(engine):
     with pytest.raises(TemplateError) as err:
         engine.validate("", "{{ tickets.append(1) }}", "status")
