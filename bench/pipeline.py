@@ -31,7 +31,7 @@ from pathlib import Path
 from tortoise import Tortoise
 
 from adapters.memory import MemoryAdapter
-from gateway.app import assemble
+from gateway.app import assemble, settle_memory
 from gateway.db import SQLITE_PRAGMAS, init_db, migrate
 from gateway.messages import Inbound, Outbound, Party, ThreadHint
 from gateway.report import percentile
@@ -126,6 +126,7 @@ async def bench(n: int, concurrency: int, url: str | None, workdir: Path) -> Non
     probe = Probe("telegram")
     app = assemble(settings, adapters={"telegram": probe})
     await app.start()
+    settle_memory()  # as `centralita run` does
     stop = asyncio.Event()
     dispatcher = asyncio.create_task(app.outbox.run(stop))
     try:

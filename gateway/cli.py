@@ -135,7 +135,7 @@ def run(ctx: typer.Context) -> None:
 
     from rich.progress import Progress
 
-    from gateway.app import assemble, build_adapters
+    from gateway.app import assemble, build_adapters, settle_memory
 
     s = _settings(ctx)
     if not s.channels:
@@ -168,6 +168,7 @@ def run(ctx: typer.Context) -> None:
                                                   running.gateway.receive),
                                             s.http.listen, stop))
             await running.start()
+            settle_memory()
             out.print(f"[green]running[/green]: {', '.join(adapters)}; admin pages at "
                       f"http://{s.http.listen}/admin/ — Ctrl-C stops")
             dispatcher = asyncio.create_task(running.outbox.run(stop))
