@@ -23,7 +23,7 @@ import contextlib
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -120,6 +120,37 @@ class _Outcome:
     retry_after: float | None = None
 
 
+class _Recorder:
+    """Records sent rows' outcomes in the background, in order, several passes' worth in
+    one transaction when they pile up. A record that fails is logged; its rows stay
+    leased and are sent again when the lease runs out (at-least-once, as after a crash).
+    """
+
+    def __init__(self, record: Callable[[list[_Outcome]], Awaitable[None]]) -> None:
+        self._record = record
+        self._pending: list[_Outcome] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def add(self, outcomes: list[_Outcome]) -> None:
+        self._pending += outcomes
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while self._pending:
+            outcomes, self._pending = self._pending, []
+            try:
+                await self._record(outcomes)
+            except Exception:
+                log.exception("recording %d sent outbox row(s) failed; they are sent again "
+                              "when their lease runs out", len(outcomes))
+
+    async def close(self) -> None:
+        """Wait until everything added is recorded."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+
 class Outbox:
     """Claims due rows, sends them through the adapters, records what happened."""
 
@@ -162,22 +193,35 @@ class Outbox:
         return self._limiters[channel]
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Dispatch until `stop` is set; idle waits end early on `wake()`."""
-        while not stop.is_set():
-            try:
-                done = await self.dispatch_once()
-            except Exception:
-                log.exception("outbox pass failed; retrying after the poll interval")
-                done = 0
-            if done == 0:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(),
-                                           self.settings.poll_interval.total_seconds())
+        """Dispatch until `stop` is set; idle waits end early on `wake()`.
+
+        Here a pass records what it sent in the background (`_Recorder`): the next pass
+        sends the rows handed over meanwhile instead of queueing behind that record for
+        the database, where a pipeline batch may hold it for tens of milliseconds.
+        """
+        recorder = _Recorder(self._record)
+        try:
+            while not stop.is_set():
+                try:
+                    done = await self._pass(None, recorder.add)
+                except Exception:
+                    log.exception("outbox pass failed; retrying after the poll interval")
+                    done = 0
+                if done == 0:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(),
+                                               self.settings.poll_interval.total_seconds())
+        finally:
+            await recorder.close()
 
     async def dispatch_once(self, only: Collection[int] | None = None) -> int:
         """One pass: claim a batch of due rows (or only the rows `only`), deliver them,
         record outcomes; returns how many rows were handled."""
+        return await self._pass(only, self._record)
+
+    async def _pass(self, only: Collection[int] | None,
+                    record: Callable[[list[_Outcome]], Awaitable[None]]) -> int:
         now = self.clock.now()
         items = await self._claim_handed(now, only)
         # While rows keep being handed over, the database is searched (retries, rows of
@@ -189,7 +233,8 @@ class Outbox:
         by_channel: dict[str, list[Claimed]] = defaultdict(list)
         for item in items:
             by_channel[item.channel].append(item)
-        await asyncio.gather(*(self._deliver_channel(rows) for rows in by_channel.values()))
+        await asyncio.gather(*(self._deliver_channel(rows, record)
+                               for rows in by_channel.values()))
         return len(items)
 
     async def _claim_handed(self, now: datetime, only: Collection[int] | None
@@ -240,7 +285,8 @@ class Outbox:
             claimed.append(Claimed(**row))
         return claimed
 
-    async def _deliver_channel(self, items: list[Claimed]) -> None:
+    async def _deliver_channel(self, items: list[Claimed],
+                               record: Callable[[list[_Outcome]], Awaitable[None]]) -> None:
         adapter = self.adapters[items[0].channel]
         limiter = self.limiter(items[0].channel)
         outcomes = []
@@ -250,7 +296,7 @@ class Outbox:
             if outcome.retry_after:
                 limiter.pause(outcome.retry_after)
             outcomes.append(outcome)
-        await self._record(outcomes)
+        await record(outcomes)
 
     async def _send(self, adapter: Adapter, item: Claimed) -> _Outcome:
         payload = dict(item.payload or {})

@@ -176,6 +176,50 @@ async def test_sending_respects_the_channel_rate_limit(db: str, tmp_path) -> Non
     assert world.clock.monotonic() - start >= 2.0
 
 
+async def test_an_answer_leaves_while_the_one_before_waits_to_be_recorded(
+    db: str, tmp_path
+) -> None:
+    from tortoise.transactions import in_transaction
+
+    from tests.conftest import build_world, santiago
+
+    # One row per pass, so that María's and Juan's acknowledgements take two passes.
+    world = await build_world(tmp_path, santiago(2026, 11, 23, 10, 0),
+                              outbox={"batch": 1}, agents={"console": ""})
+    await world.write("telegram", "111", "Hola", name="María")
+    await world.write("telegram", "222", "Hola", name="Juan")
+
+    # Then the database is busy (a batch of the pipeline holds it) for a while.
+    held, free = asyncio.Event(), asyncio.Event()
+
+    async def busy() -> None:
+        async with in_transaction():
+            # PostgreSQL: the rows are locked; SQLite: the gateway's one connection is.
+            await OutboxItem.filter(kind="ack").select_for_update()
+            held.set()
+            await free.wait()
+
+    blocker = asyncio.create_task(busy())
+    await held.wait()
+    stop = asyncio.Event()
+    dispatcher = asyncio.create_task(world.app.outbox.run(stop))
+    for _ in range(200):
+        if len(world.sent_to("telegram")) == 2:
+            break
+        await asyncio.sleep(0.01)
+    # Juan's did not wait for María's to be recorded.
+    assert sorted(m.recipient for m in world.sent_to("telegram")) == ["111", "222"]
+
+    free.set()
+    await blocker
+    stop.set()
+    world.app.outbox.wake()
+    await asyncio.wait_for(dispatcher, 10)
+    assert [row.status for row in await OutboxItem.filter(kind="ack").order_by("id")] == [
+        "sent", "sent"]
+    assert len(world.sent_to("telegram")) == 2
+
+
 async def test_two_dispatchers_never_send_the_same_row_twice(world: World) -> None:
     for i in range(40):
         await world.write("telegram", str(500 + i), "hola")
