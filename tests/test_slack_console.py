@@ -277,24 +277,56 @@ async def test_the_card_follows_a_slash_command_and_the_customer_reopening(
     assert (await Ticket.get(number=1001)).status == "open"
 
 
-async def test_an_sla_warning_mentions_the_agent_who_claimed_the_ticket(
-        console: Console) -> None:
+async def _sla_warning(console: Console, ts: str) -> str:
+    """The scheduler's first-response warning for #1001, as posted in its card's thread."""
     from gateway import notices
 
-    await console.customer_writes("Hola")
-    ts = await console.card_of(1001)
-    await console.sandbox.block_action(PEDRO, AGENTS, ts, "claim", "1001")
     ticket = await Ticket.get(number=1001)
-    assert ticket.assignee == "Pedro Soto"
-    # The scheduler's warning (as it sends it): Slack must notify Pedro, not just name him.
     await notices.notify_agents(
         console.app.services, ticket, "sla_warning", console.app.services.clock.now(),
         customer_name="", reason="primera respuesta: plazo vencido",
         due_at=ticket.first_response_due, agent={"name": ticket.assignee})
     console.app.outbox.wake()
     await console.sandbox.wait_for(lambda: any("vencido" in t for t in console.thread(ts)))
-    warning = next(t for t in console.thread(ts) if "vencido" in t)
-    assert warning.startswith(f"<@{PEDRO}> ")
+    return next(t for t in console.thread(ts) if "vencido" in t)
+
+
+async def test_an_sla_warning_mentions_the_agent_who_claimed_the_ticket(
+        console: Console) -> None:
+    await console.customer_writes("Hola")
+    ts = await console.card_of(1001)
+    await console.sandbox.block_action(PEDRO, AGENTS, ts, "claim", "1001")
+    assert (await Ticket.get(number=1001)).assignee == "Pedro Soto"
+    # Slack must notify Pedro, not just name him.
+    assert (await _sla_warning(console, ts)).startswith(f"<@{PEDRO}> ")
+
+
+async def test_an_sla_warning_tells_apart_two_agents_with_the_same_name(
+        console: Console) -> None:
+    # The team has two Pedro Soto; the second one claims María's ticket.
+    console.sandbox.add_user("U0PEDRO2", "Pedro Soto")
+    console.sandbox.add_channel(AGENTS, [PEDRO, "U0PEDRO2"])
+    await console.customer_writes("Hola")
+    ts = await console.card_of(1001)
+    await console.sandbox.block_action("U0PEDRO2", AGENTS, ts, "claim", "1001")
+    assert (await Ticket.get(number=1001)).assignee == "Pedro Soto"
+    assert (await _sla_warning(console, ts)).startswith("<@U0PEDRO2> ")
+
+
+async def test_assigning_with_an_escaped_mention_keeps_the_name_and_notifies_her(
+        console: Console) -> None:
+    # With "escape users" on, Slack sends `/ticket assign 1001 @laura` as the markup.
+    console.sandbox.add_user("U0LAURA", "Laura Díaz")
+    await console.customer_writes("La impresora no imprime")
+    ts = await console.card_of(1001)
+    await console.sandbox.slash_command(PEDRO, AGENTS, "/ticket",
+                                        "assign 1001 <@U0LAURA|laura>")
+    # Pages, texts to customers and the card show her name, never Slack's markup…
+    assert (await Ticket.get(number=1001)).assignee == "Laura Díaz"
+    await console.sandbox.wait_for(lambda: any(
+        u["ts"] == ts and "Laura Díaz" in u["text"] for u in console.sandbox.updated))
+    # …and the SLA warning still notifies her.
+    assert (await _sla_warning(console, ts)).startswith("<@U0LAURA> ")
 
 
 async def test_a_canned_reply_from_slash_ticket_reaches_the_customer_signed(

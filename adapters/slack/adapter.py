@@ -182,8 +182,8 @@ class SlackAdapter:
         return self._names[user]
 
     async def user_named(self, name: str) -> str | None:
-        """The agent a ticket is assigned to, as a Slack user id: the assignee is kept as
-        a name ("Pedro Soto", or "<@U0PEDRO|pedro>" when /ticket assign got a mention)."""
+        """The Slack user an agent's name stands for: a mention ("<@U0PEDRO|pedro>", as
+        older tickets may keep it) or, failing that, the first agent with that name."""
         if found := USER_MENTION.fullmatch(name.strip()):
             return found.group(1)
         wanted = name.strip().lstrip("@").casefold()
@@ -192,6 +192,21 @@ class SlackAdapter:
             if (await self.name_of(user)).casefold() == wanted:
                 return user
         return None
+
+    async def assignee_id(self, number: int | None, name: str) -> str | None:
+        """The Slack user a ticket is assigned to. The ticket keeps her name (what every
+        page and text shows); who that is, when she claimed it or was assigned with an
+        @mention here, is kept in the channel's state, so that two agents with the same
+        name are told apart. An assignee set elsewhere is found by name."""
+        if number is not None:
+            known = await load_state("slack", f"assignee:{number}")
+            if known.get("name") == name:
+                return str(known["user"])
+        return await self.user_named(name)
+
+    async def _assigned(self, number: int, user: str, name: str) -> None:
+        await save_state("slack", f"assignee:{number}", {"user": user, "name": name},
+                         self.clock.now())
 
     # -- events --------------------------------------------------------------------------
 
@@ -374,6 +389,7 @@ class SlackAdapter:
             ticket = await tickets.set_priority(int(number), agent, priority, now)
         elif name == "claim":
             ticket = await tickets.claim(int(action["value"]), agent, now)
+            await self._assigned(ticket.number, user, agent)
         else:
             ticket = await tickets.resolve(int(action["value"]), agent, now)
         container = body.get("container") or {}
@@ -437,8 +453,13 @@ class SlackAdapter:
                 await respond(f"#{number}: el cliente recibirá una actualización "
                               f"{when.astimezone(self.tz):%d/%m %H:%M}.")
             elif verb == "assign" and len(rest) > 1:
-                who = rest[1].lstrip("@")
+                # With "escape users" on, Slack sends @laura as <@U0LAURA|laura>: the
+                # ticket keeps her name (customers' texts may show it), never the markup.
+                mention = USER_MENTION.fullmatch(rest[1])
+                who = await self.name_of(mention.group(1)) if mention else rest[1].lstrip("@")
                 await tickets.assign(number, agent, who, now)
+                if mention:
+                    await self._assigned(number, mention.group(1), who)
                 await respond(f"#{number} asignado a {who}.")
             elif verb == "priority" and len(rest) > 1:
                 wanted = {v: k for k, v in blocks.PRIORITY.items()}.get(rest[1], rest[1])
@@ -604,7 +625,7 @@ class SlackAdapter:
             channel, _, ts = thread.partition(":")
             text = self._console_text(message)
             who = message.extra.get("assignee") if message.kind in MENTION_KINDS else None
-            if who and (user := await self.user_named(str(who))):  # Slack notifies her
+            if who and (user := await self.assignee_id(number, str(who))):  # notified
                 text = f"<@{user}> {text}"
             posted = await self.client.chat_postMessage(
                 channel=channel, thread_ts=ts, text=text, unfurl_links=False,
