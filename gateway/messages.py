@@ -24,6 +24,19 @@ from typing import Any, Literal
 
 PartyKind = Literal["customer", "agent", "bot"]
 
+# The satisfaction survey's scale, worst to best. A customer answers with one of these (a
+# bare number on any channel; a button or a link where the channel has them), as the text
+# of an Inbound of kind "score".
+SURVEY_SCORES: tuple[str, ...] = ("1", "2", "3", "4", "5")
+
+
+def score_label(score: str | int) -> str:
+    """How a score reads on a button or a link: the best one gets a star.
+
+    Example: `score_label(5)` → "5 ⭐"; `score_label("3")` → "3"
+    """
+    return f"{score} ⭐" if str(score) == SURVEY_SCORES[-1] else str(score)
+
 
 @dataclass(frozen=True)
 class Party:

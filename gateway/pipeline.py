@@ -33,7 +33,7 @@ from tortoise.transactions import in_transaction
 
 from gateway import bulk, notices
 from gateway.attachments import store_attachments
-from gateway.messages import Inbound, Outbound, Party
+from gateway.messages import SURVEY_SCORES, Inbound, Outbound, Party
 from gateway.models import (
     Attachment,
     AuditEvent,
@@ -55,7 +55,6 @@ log = logging.getLogger("centralita.pipeline")
 
 CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 QUIET_KINDS = frozenset({"score", "edit"})
-SCORES = frozenset("12345")
 # Commands a channel can pass on (Inbound.kind "command", text = the name): answered
 # without a ticket. Example: Telegram's /estado and /status both arrive as "status".
 COMMANDS = {"start": "start", "status": "status"}
@@ -440,7 +439,7 @@ class Gateway:
         """A bare "1"–"5" answering a resolved ticket's survey is a score, not a new
         question (channels without buttons answer the survey with a number)."""
         if inbound.kind != "message" or inbound.thread.new_ticket or \
-                inbound.text.strip() not in SCORES:
+                inbound.text.strip() not in SURVEY_SCORES:
             return inbound
         ticket = await self._match(inbound, contact)
         if ticket is None or ticket.status not in ("resolved", "closed") or not \

@@ -20,8 +20,6 @@ from gateway.models import Template, Ticket
 from gateway.settings import Settings, SlaSettings
 from gateway.templates import TemplateEngine, TemplateSource
 
-# How a customer asks for the status on channels that have commands.
-
 
 class SlaClock:
     """Due times from the channel and priority, in business or calendar time.

@@ -28,14 +28,13 @@ from starlette.routing import Route
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from gateway.messages import Inbound, Party, ThreadHint
+from gateway.messages import SURVEY_SCORES, Inbound, Party, ThreadHint
 from gateway.models import ChannelState, Ticket
 from gateway.notices import customer_address
 from gateway.state import load_state
 
 log = logging.getLogger("centralita.survey")
 
-SCORES = range(1, 6)
 _KEY = ("survey", "secret")
 _PAGES = {
     "es": {"title": "Encuesta de satisfacción", "ask": "Tu nota para la solicitud #{n}:",
@@ -72,8 +71,8 @@ async def survey_links(services: Any, number: int) -> dict[str, str]:
     if not base:
         return {}
     secret = await _secret()
-    return {str(score): f"{base}/survey/{number}/{score}?t={_token(secret, number, score)}"
-            for score in SCORES}
+    return {score: f"{base}/survey/{number}/{score}?t={_token(secret, number, int(score))}"
+            for score in SURVEY_SCORES}
 
 
 def _page(locale: str, body: str, status: int = 200) -> HTMLResponse:
@@ -97,12 +96,13 @@ def survey_routes(receive: Callable[[Inbound], Awaitable[Any]]) -> list[Route]:
         ticket = await Ticket.get_or_none(number=number)
         locale = ticket.locale if ticket is not None and ticket.locale in _PAGES else "es"
         words = _PAGES[locale]
-        if ticket is None or score not in SCORES or not hmac.compare_digest(
+        if ticket is None or str(score) not in SURVEY_SCORES or not hmac.compare_digest(
                 token, _token(await _secret(), number, score)):
             return _page(locale, f"<p>{html.escape(words['bad'])}</p>", 403)
         if request.method == "GET":
             return _page(locale, (
-                f"<p>{html.escape(words['ask'].format(n=number))} <strong>{score}/5</strong></p>"
+                f"<p>{html.escape(words['ask'].format(n=number))} "
+                f"<strong>{score}/{SURVEY_SCORES[-1]}</strong></p>"
                 f'<form method="post"><input type="hidden" name="t" value="{token}">'
                 f"<button>{html.escape(words['confirm'])}</button></form>"))
         await receive(Inbound(

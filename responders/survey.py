@@ -10,6 +10,7 @@ and she reads "¡Gracias por tu respuesta!".
 
 from __future__ import annotations
 
+from gateway.messages import SURVEY_SCORES
 from gateway.notices import audit
 from gateway.responder import Context
 
@@ -23,11 +24,11 @@ class RecordScore:
     async def handle(self, ctx: Context) -> None:
         ctx.stop()  # a button press is not a message to acknowledge or notify about
         ticket, text = ctx.ticket, ctx.inbound.text.strip()
-        score = int(text) if text.isdigit() else 0
-        if not 1 <= score <= 5:
+        if text not in SURVEY_SCORES:
             await audit(ticket, ctx.inbound.sender.address, "survey.invalid",
                         {"answer": text[:50]}, ctx.now)
             return
+        score = int(text)
         if ticket.satisfaction is not None:
             await audit(ticket, ctx.inbound.sender.address, "survey.repeat",
                         {"score": score, "kept": ticket.satisfaction}, ctx.now)

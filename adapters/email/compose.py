@@ -42,7 +42,7 @@ from email.utils import format_datetime, formataddr, getaddresses, parseaddr
 from adapters.email.ids import make_message_id, normalize_id
 from adapters.email.settings import ADDRESS, EmailSettings, MailboxSettings
 from adapters.email.tokens import ReplyTokens
-from gateway.messages import Attachment, Outbound, PermanentError
+from gateway.messages import SURVEY_SCORES, Attachment, Outbound, PermanentError, score_label
 
 _RE = re.compile(r"^\s*re\s*:", re.IGNORECASE)
 _URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
@@ -197,7 +197,6 @@ def render_html(text: str, *, lang: str | None = None) -> str:
             f"<body>\n{body}\n</body></html>\n")
 
 
-SURVEY_SCORES = frozenset("12345")
 SURVEY_LEAD = {"es": "Responde con un número, o elige aquí:",
                "en": "Reply with a number, or choose here:"}
 
@@ -206,7 +205,7 @@ def _survey_links(out: Outbound) -> list[str]:
     """"1: https://…" lines for the survey's links (`gateway.survey_links`); mail has no
     buttons, and the HTML part makes each one clickable."""
     links = out.extra.get("survey_links") or {}
-    return [f"{score}{' ⭐' if score == '5' else ''}: {url}"
+    return [f"{score_label(score)}: {url}"
             for score, url in sorted(links.items())
             if score in SURVEY_SCORES and isinstance(url, str) and url.startswith(("https://",
                                                                             "http://"))

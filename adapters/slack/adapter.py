@@ -42,6 +42,7 @@ from gateway import notices, template_versions, tickets
 from gateway.adapter import Sink
 from gateway.clock import Clock, SystemClock
 from gateway.messages import (
+    SURVEY_SCORES,
     Attachment,
     Inbound,
     Outbound,
@@ -64,8 +65,7 @@ PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "user_not_fou
              "no_text", "invalid_auth", "account_inactive", "token_revoked"}
 MENTION_KINDS = frozenset({"sla_warning"})  # notices that @mention the assignee
 USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
-SURVEY_ACTION = re.compile(r"^survey_score_[1-5]$")  # one button per score, 1 to 5
-SURVEY_SCORES = frozenset("12345")
+SURVEY_ACTION = re.compile(f"^survey_score_({'|'.join(SURVEY_SCORES)})$")  # a button per score
 CARD_VERBS = frozenset({"resolve", "reopen", "pending", "assign", "priority"})
 HELD_FOR = timedelta(hours=1)  # how long an agent's reply is remembered for edits
 MEMBERS_TTL = 300  # seconds the agents' channel membership is cached
@@ -293,7 +293,8 @@ class SlackAdapter:
             return
         original = blocks.escape(str((body.get("message") or {}).get("text") or ""))
         with contextlib.suppress(Exception):  # the buttons go: one answer per survey
-            await respond(text=f"{original}\n\n*{score}/5* ✓", replace_original=True)
+            await respond(text=f"{original}\n\n*{score}/{SURVEY_SCORES[-1]}* ✓",
+                          replace_original=True)
 
     async def _agent_reply(self, event: dict[str, Any]) -> None:
         assert self.sink is not None

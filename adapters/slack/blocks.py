@@ -18,6 +18,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from gateway.messages import SURVEY_SCORES, score_label
+
 _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]+))?>")
 _MENTION = re.compile(r"<([@#!])([^|>]+)(?:\|([^>]+))?>")
 CHANNEL_NAMES = {"email": "Email", "telegram": "Telegram", "slack": "Slack"}
@@ -108,6 +110,6 @@ def survey(text: str, number: int | None) -> list[dict[str, Any]]:
         {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},
         {"type": "actions", "block_id": f"survey_{number}", "elements": [
             {"type": "button", "action_id": f"survey_score_{n}", "value": f"{number}:{n}",
-             "text": {"type": "plain_text", "text": f"{n} ⭐" if n == 5 else str(n)}}
-            for n in range(1, 6)]},
+             "text": {"type": "plain_text", "text": score_label(n)}}
+            for n in SURVEY_SCORES]},
     ]

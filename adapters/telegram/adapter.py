@@ -47,6 +47,7 @@ from adapters.telegram.settings import TelegramSettings
 from gateway.adapter import Sink
 from gateway.clock import Clock, SystemClock
 from gateway.messages import (
+    SURVEY_SCORES,
     Attachment,
     Inbound,
     Outbound,
@@ -55,6 +56,7 @@ from gateway.messages import (
     Receipt,
     ThreadHint,
     TransientError,
+    score_label,
 )
 from gateway.pipeline import InboundRejected
 from gateway.settings import Settings, SettingsError, channel_settings
@@ -313,9 +315,9 @@ class TelegramAdapter:
         buttons = None
         if message.kind == "survey" and message.ticket_number is not None:
             buttons = InlineKeyboardMarkup([[
-                InlineKeyboardButton(f"{n} ⭐" if n == 5 else str(n),
+                InlineKeyboardButton(score_label(n),
                                      callback_data=f"score:{message.ticket_number}:{n}")
-                for n in range(1, 6)]])
+                for n in SURVEY_SCORES]])
         pieces = split_text(message.text)
         first: TgMessage | None = None
         try:
