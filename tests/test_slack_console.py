@@ -313,6 +313,32 @@ async def test_an_sla_warning_tells_apart_two_agents_with_the_same_name(
     assert (await _sla_warning(console, ts)).startswith("<@U0PEDRO2> ")
 
 
+async def test_who_had_a_ticket_is_forgotten_once_it_is_closed(console: Console) -> None:
+    from gateway import notices
+    from gateway.models import ChannelState
+
+    await console.customer_writes("Hola")
+    ts = await console.card_of(1001)
+    await console.sandbox.block_action(PEDRO, AGENTS, ts, "claim", "1001")
+    assert await ChannelState.filter(channel="slack", key="assignee:1001").exists()
+    # The scheduler closes the ticket (as it does after the check-in); the card shows it…
+    ticket = await Ticket.get(number=1001)
+    ticket.status = "closed"
+    await ticket.save(update_fields=["status"])
+    await notices.card_changed(console.app.services, ticket, console.app.services.clock.now())
+    console.app.outbox.wake()
+    await console.sandbox.wait_for(lambda: any(
+        u["ts"] == ts and "cerrado" in u["text"] for u in console.sandbox.updated))
+    # …and the console no longer keeps who had it: no warning will name her again.
+    await eventually(lambda: _gone(1001))
+
+
+async def _gone(number: int) -> bool:
+    from gateway.models import ChannelState
+
+    return not await ChannelState.filter(channel="slack", key=f"assignee:{number}").exists()
+
+
 async def test_assigning_with_an_escaped_mention_keeps_the_name_and_notifies_her(
         console: Console) -> None:
     # With "escape users" on, Slack sends `/ticket assign 1001 @laura` as the markup.

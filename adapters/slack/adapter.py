@@ -609,8 +609,12 @@ class SlackAdapter:
         if message.kind == notices.CARD_UPDATE:
             if thread and number is not None:  # (a card not posted yet will be current)
                 channel, _, ts = thread.partition(":")
-                text, card = blocks.card(await tickets.card(number), self.tz)
+                info = await tickets.card(number)
+                text, card = blocks.card(info, self.tz)
                 await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=card)
+                if info["ticket"].status == "closed":  # no more warnings to @mention for
+                    await ChannelState.filter(channel="slack",
+                                              key=f"assignee:{number}").delete()
             return Receipt(platform_id=thread)
         if message.kind == "new_ticket" and not thread and number is not None:
             text, card = blocks.card(await tickets.card(number), self.tz)
