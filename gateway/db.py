@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import tortoise.backends.sqlite.executor  # noqa: F401 (registers adapters we override below)
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate as tortoise_migrate
 
 MODELS = ["gateway.models"]
@@ -67,9 +68,15 @@ def sqlite_path(url: str) -> Path | None:
     return None if path in ("", ":memory:") else Path(path)
 
 
-def tortoise_config(url: str) -> dict[str, Any]:
+def tortoise_config(url: str, *, inline: bool = False) -> dict[str, Any]:
+    """tortoise's configuration; `inline` runs SQLite on the event loop's thread
+    (`gateway.sqlite_engine`), for the one connection the running gateway uses."""
+    connection: str | dict[str, Any] = normalise_url(url)
+    if inline and is_sqlite(url):
+        connection = expand_db_url(connection)
+        connection["engine"] = "gateway.sqlite_engine"
     return {
-        "connections": {"default": normalise_url(url)},
+        "connections": {"default": connection},
         "apps": {
             "models": {
                 "models": MODELS,
@@ -89,9 +96,12 @@ def _prepare(url: str) -> None:
 
 
 async def init_db(url: str) -> None:
-    """Open the connection (in this task's context; see LIBRARIES.md on contextvars)."""
+    """Open the connection (in this task's context; see LIBRARIES.md on contextvars).
+
+    On SQLite its statements run on the event loop's thread (`gateway.sqlite_engine`)."""
     _prepare(url)
-    await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
+    await Tortoise.init(config=tortoise_config(url, inline=True),
+                        _enable_global_fallback=True)
 
 
 async def close_db() -> None:
