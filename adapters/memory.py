@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -30,6 +31,9 @@ class MemoryAdapter:
         self.sink: Sink | None = None
         self.after_send: Callable[[Outbound], None] | None = None
         self._failures: deque[DeliveryError] = deque()
+        # platform ids: unique per adapter, like a platform's, without a uuid per send
+        self._process = uuid.uuid4().hex[:12]
+        self._ids = itertools.count(1)
 
     async def start(self, sink: Sink) -> None:
         self.sink = sink
@@ -50,7 +54,7 @@ class MemoryAdapter:
         self.sent.append(message)
         if self.after_send is not None:
             self.after_send(message)
-        return Receipt(platform_id=f"{self.channel}-{uuid.uuid4().hex}")
+        return Receipt(platform_id=f"{self.channel}-{self._process}-{next(self._ids)}")
 
     async def stop(self) -> None:
         self.sink = None

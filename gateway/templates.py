@@ -216,12 +216,22 @@ class _Formatter:
 _FMT: ContextVar[_Formatter] = ContextVar("centralita_template_formatter")
 
 
+@functools.lru_cache(maxsize=4096)
+def _formatted(fmt: _Formatter, name: str, value: Any) -> str:
+    """A filter's text, once per formatter and value: the messages of a batch share their
+    `now`, so their due times and next opening are formatted once for all of them."""
+    return getattr(fmt, name)(value)
+
+
 def _filter(name: str) -> Any:
     def apply(value: Any) -> str:
         if value is None or value == "":  # e.g. next_opening while open: print nothing
             return ""
         fmt = _FMT.get(None) or _Formatter("en", UTC, datetime.now(UTC))
-        return getattr(fmt, name)(value)
+        try:
+            return _formatted(fmt, name, value)
+        except TypeError:  # an unhashable value (a list, a dict): not cached
+            return getattr(fmt, name)(value)
 
     apply.__name__ = name
     return apply
