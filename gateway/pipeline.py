@@ -28,7 +28,6 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from tortoise.exceptions import IntegrityError
-from tortoise.functions import Max
 from tortoise.transactions import in_transaction
 
 from gateway import bulk, notices
@@ -321,10 +320,15 @@ class Gateway:
         left: list[_Item] = []
         seen: dict[tuple[str, str], dict[str, Any]] = {}
         if ids := [i.external_id for i, _ in items if i.external_id]:
-            for row in await Message.filter(
-                channel__in={i.channel for i, _ in items}, external_id__in=ids
-            ).values("channel", "external_id", "id", "ticket_id", "ticket__number"):
+            for row in await bulk.where_in(
+                    Message, ("channel", "external_id", "id", "ticket_id"),
+                    channel={i.channel for i, _ in items}, external_id=ids):
                 seen[(row["channel"], row["external_id"])] = row
+            if seen:  # re-deliveries: the ticket numbers they were stored under
+                numbers = {row["id"]: row["number"] for row in await bulk.where_in(
+                    Ticket, ("id", "number"), id={r["ticket_id"] for r in seen.values()})}
+                for row in seen.values():
+                    row["ticket__number"] = numbers.get(row["ticket_id"])
         fresh: list[_Item] = []
         for inbound, future in items:
             if row := seen.get((inbound.channel, inbound.external_id or "")):
@@ -336,23 +340,23 @@ class Gateway:
             return done, left
 
         known: dict[tuple[str, str], Contact] = {}
-        for row in await Identity.filter(
-            channel__in={i.channel for i, _ in fresh},
-            address__in={i.sender.address for i, _ in fresh},
-        ).values("channel", "address", "contact_id", "contact__name", "contact__locale",
-                 "contact__created_at"):
-            known[(row["channel"], row["address"])] = Contact._init_from_db(
-                id=row["contact_id"], name=row["contact__name"],
-                locale=row["contact__locale"], created_at=row["contact__created_at"])
+        if identities := await bulk.where_in(
+                Identity, ("channel", "address", "contact_id"),
+                channel={i.channel for i, _ in fresh},
+                address={i.sender.address for i, _ in fresh}):
+            contacts = {row["id"]: row for row in await bulk.where_in(
+                Contact, ("id", "name", "locale", "created_at"),
+                id={row["contact_id"] for row in identities})}
+            for row in identities:
+                if (contact := contacts.get(row["contact_id"])) is not None:
+                    known[(row["channel"], row["address"])] = Contact._init_from_db(**contact)
         chats = {(i.channel, i.thread.conversation) for i, _ in fresh
                  if i.thread.conversation and not i.thread.new_ticket}
         by_chat: dict[tuple[str, str], int] = {}
         if chats:
-            for row in await Ticket.filter(
-                channel__in={c for c, _ in chats}, conversation__in={v for _, v in chats}
-            ).annotate(last=Max("id")).group_by("channel", "conversation").values(
-                    "channel", "conversation", "last"):
-                by_chat[(row["channel"], row["conversation"])] = row["last"]
+            by_chat = await bulk.newest(Ticket, ("channel", "conversation"),
+                                        channel={c for c, _ in chats},
+                                        conversation={v for _, v in chats})
         # Reply ids → the ticket of the newest stored message they name (as _by_reply_ids).
         answered: dict[str, tuple[int, int]] = {}
         if refs := {r for i, _ in fresh if not i.thread.new_ticket for r in i.thread.reply_to}:
