@@ -1,0 +1,81 @@
+"""The database underneath the pipeline: SQLite on the event loop's thread, and the plain
+lookups the pipeline makes once per batch (`gateway.bulk.where_in`, `bulk.newest`)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from tortoise import Tortoise, connections
+from tortoise.transactions import in_transaction
+
+from gateway import bulk
+from gateway.db import database, init_db, migrate
+from gateway.models import Contact, Counter, Identity, Ticket
+from gateway.sqlite_engine import LoopSqliteClient
+
+
+async def test_the_gateway_runs_sqlite_statements_on_its_own_thread(tmp_path) -> None:
+    url = f"sqlite://{tmp_path}/c.sqlite3"
+    await migrate(url)
+    await Tortoise.close_connections()
+    await init_db(url)
+    try:
+        client = connections.get("default")
+        assert isinstance(client, LoopSqliteClient)
+        await client.execute_query("SELECT 1")  # connects on first use
+        seen: list[int] = []
+        client._connection._conn.create_function(  # which thread runs the statement
+            "whose", 0, lambda: seen.append(threading.get_ident()) or 1)
+        await client.execute_query("SELECT whose()")
+        assert seen == [threading.get_ident()]
+        # The durability settings hold on this connection too.
+        mode = await client.execute_query_dict("PRAGMA journal_mode")
+        sync = await client.execute_query_dict("PRAGMA synchronous")
+        assert mode[0]["journal_mode"] == "wal" and sync[0]["synchronous"] == 2  # FULL
+        async with in_transaction():
+            await Counter.create(name="ticket", value=1041)
+    finally:
+        await Tortoise.close_connections()
+    # Committed is on disk: another connection (another process, say) reads it.
+    with sqlite3.connect(tmp_path / "c.sqlite3") as other:
+        assert other.execute("SELECT value FROM counter").fetchone() == (1041,)
+
+
+async def test_a_failed_transaction_leaves_nothing_behind(tmp_path) -> None:
+    url = f"sqlite://{tmp_path}/c.sqlite3"
+    async with database(url, upgrade=True):
+        with pytest.raises(RuntimeError):
+            async with in_transaction():
+                await Counter.create(name="ticket", value=7)
+                raise RuntimeError("the batch failed half-way")
+        assert await Counter.all().count() == 0
+        await Counter.create(name="ticket", value=8)  # and the connection still works
+        assert await Counter.all().values_list("value", flat=True) == [8]
+
+
+async def test_the_batch_lookups_find_known_senders_and_each_chats_newest_ticket(
+    db: str,
+) -> None:
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    maria = await Contact.create(name="María", locale="es", created_at=now)
+    await Identity.create(contact=maria, channel="telegram", address="12345", name="María")
+    await Identity.create(contact=maria, channel="email", address="maria@example.test")
+    for number, chat in ((1001, "12345"), (1002, "12345"), (1003, "999")):
+        await Ticket.create(number=number, contact=maria, channel="telegram",
+                            conversation=chat, subject="Hola", created_at=now,
+                            updated_at=now)
+
+    rows = await bulk.where_in(Identity, ("channel", "address", "contact_id"),
+                               channel={"telegram"}, address=["12345", "67890"])
+    assert rows == [{"channel": "telegram", "address": "12345", "contact_id": maria.id}]
+    [contact] = await bulk.where_in(Contact, ("id", "name", "created_at"), id=[maria.id])
+    assert contact["name"] == "María" and contact["created_at"] == now  # a datetime again
+    assert await bulk.where_in(Identity, ("id",), channel=["telegram"], address=[]) == []
+
+    newest = await bulk.newest(Ticket, ("channel", "conversation"), channel={"telegram"},
+                               conversation={"12345", "999", "nobody"})
+    numbers = {key: (await Ticket.get(id=last)).number for key, last in newest.items()}
+    assert numbers == {("telegram", "12345"): 1002, ("telegram", "999"): 1003}
