@@ -63,6 +63,7 @@ from gateway.settings import Settings, SettingsError, channel_settings
 from gateway.state import load_state, save_state
 
 log = logging.getLogger("centralita.telegram")
+OFFSET_EVERY = 1.0  # seconds between stores of the polling offset (see _save_offset)
 # PTB 22 warns on every read of RetryAfter.retry_after that its type will change; we
 # accept both types (see _retry_after).
 warnings.filterwarnings("ignore", message=".*retry_after.*", category=PTBDeprecationWarning)
@@ -102,6 +103,9 @@ class TelegramAdapter:
         self.bot = Bot(token, base_url=settings.base_url, base_file_url=settings.base_file_url)
         self.sink: Sink | None = None
         self.polls = 0                    # getUpdates calls answered (tests wait on it)
+        self._offset: int | None = None   # the next update to read, once stored …
+        self._offset_saved = True         # … and whether the database has it
+        self._saved_at = float("-inf")
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_sent: dict[int, float] = {}
@@ -143,9 +147,11 @@ class TelegramAdapter:
                 self.polls += 1
                 if updates:
                     await self.handle_updates(updates)
-                    offset = updates[-1].update_id + 1
-                    await save_state("telegram", "updates", {"offset": offset},
-                                     self.clock.now())
+                    offset = self._offset = updates[-1].update_id + 1
+                    self._offset_saved = False
+                if not self._offset_saved and \
+                        self.clock.monotonic() - self._saved_at >= OFFSET_EVERY:
+                    await self._save_offset()
                 failures = 0
             except asyncio.CancelledError:
                 raise
@@ -158,6 +164,13 @@ class TelegramAdapter:
                 log.log(level, "telegram: %s; polling again in %.1f s", exc, delay,
                         exc_info=not isinstance(exc, NetworkError))
                 await self._pause(delay, str(exc))
+
+    async def _save_offset(self) -> None:
+        """Store where to resume after a restart. At most every OFFSET_EVERY seconds: each
+        save is a commit, and getUpdates itself tells Telegram what we have, so an older
+        stored offset only means re-reading a few stored updates (dedup drops them)."""
+        await save_state("telegram", "updates", {"offset": self._offset}, self.clock.now())
+        self._offset_saved, self._saved_at = True, self.clock.monotonic()
 
     async def _pause(self, seconds: float, why: str) -> None:
         with contextlib.suppress(TimeoutError):
@@ -366,6 +379,11 @@ class TelegramAdapter:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
+        if not self._offset_saved:
+            try:
+                await self._save_offset()
+            except Exception as exc:  # the updates come again, and dedup drops them
+                log.warning("telegram: could not store the offset at stop: %s", exc)
         if self._started:
             with contextlib.suppress(Exception):
                 await self.bot.shutdown()
