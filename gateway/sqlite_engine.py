@@ -1,18 +1,20 @@
 """tortoise-orm's SQLite client, run on the event loop's own thread.
 
 tortoise talks to SQLite through aiosqlite, which runs every statement on a worker thread
-and wakes the event loop with the result. For the gateway that is a loss: one process
-owns the file, every statement of a batch waits for the one before, so the loop sat idle
-while the worker ran, then the worker waited for the loop. Each hop cost ~0.3 ms of
-waking and handing over (measured: a batch of 64 new tickets makes ~25 of them), and the
-two threads never worked at once. Here aiosqlite's own `Connection` API runs each call
-where it is awaited, and tortoise's client, transactions and queries stay exactly as they
-are. `python -m bench.pipeline` went from ~1350 to ~1850 msgs/s with this alone.
+and wakes the event loop with the result. For the gateway that is mostly a loss: one
+process owns the file, and every statement of a batch waits for the one before. So the
+loop sat idle while the worker ran, then the worker waited for the loop, and each hop
+cost ~0.3 ms of waking and handing over (measured: a batch of 64 new tickets makes ~25 of
+them). Here aiosqlite's own `Connection` API runs each call where it is awaited, and
+tortoise's client, transactions and queries stay exactly as they are.
+`python -m bench.pipeline` went from ~1350 to ~1850 msgs/s with this alone.
 
 The price: while SQLite works (a commit's fsync, a long report query, waiting for
-another process's write lock up to `busy_timeout`) nothing else in the process runs.
-That is why it is used for the gateway's one runtime connection only (`gateway.db`),
-never for migrations, which open a second connection to the same file.
+another process's write lock up to `busy_timeout`) nothing else in the process runs, and
+SQLite's own work no longer uses a second core. That shows only when the loop is full of
+other work (README: Telegram at 150 updates/s). It is used for the gateway's one runtime
+connection only (`gateway.db`), never for migrations, which open a second connection to
+the same file: two on one thread would wait on each other.
 
 Example:
     >>> tortoise_config("sqlite://data/c.sqlite3", inline=True)[   # doctest: +SKIP
