@@ -85,7 +85,7 @@ def settle_memory() -> None:
     long as the process; each full collection used to walk them all again, a pause of
     50–90 ms in the middle of the pipeline (measured with `python -m bench.pipeline`),
     which every message arriving meanwhile waits for. After `gc.freeze()` a full
-    collection sees only what the running gateway makes: ~3 ms. Call it once, after
+    collection sees only what the running gateway makes: 4–11 ms. Call it once, after
     `App.start()` (`centralita run` does).
     """
     gc.collect()

@@ -122,9 +122,10 @@ class _Outcome:
 
 
 class _Recorder:
-    """Records sent rows' outcomes in the background, in order, several passes' worth in
-    one transaction when they pile up. A record that fails is logged; its rows stay
-    leased and are sent again when the lease runs out (at-least-once, as after a crash).
+    """Records sent rows' outcomes in the background, in order: whatever RECORD_LINGER
+    gathers (several passes' worth under load) in one transaction. A record that fails is
+    logged; its rows stay leased and are sent again when the lease runs out
+    (at-least-once, as after a crash).
     """
 
     def __init__(self, record: Callable[[list[_Outcome]], Awaitable[None]]) -> None:
@@ -238,9 +239,10 @@ class Outbox:
         by_channel: dict[str, list[Claimed]] = defaultdict(list)
         for item in items:
             by_channel[item.channel].append(item)
-        if len(by_channel) == 1:  # no task to start: with nothing to wait for (an
-            # in-memory channel) passes run back to back until the handed rows are gone,
-            # as fast as the pipeline hands them over
+        if len(by_channel) == 1:
+            # No task to start. A channel that never waits (in memory) then sends pass
+            # after pass without yielding until the handed rows are gone; a pass that
+            # yielded once per 50 rows fell behind batches of 64 handed over.
             await self._deliver_channel(next(iter(by_channel.values())), record)
         else:
             await asyncio.gather(*(self._deliver_channel(rows, record)

@@ -229,9 +229,10 @@ def _filter(name: str) -> Any:
             return ""
         fmt = _FMT.get(None) or _Formatter("en", UTC, datetime.now(UTC))
         try:
-            return _formatted(fmt, name, value)
-        except TypeError:  # an unhashable value (a list, a dict): not cached
+            hash(value)
+        except TypeError:  # a list, a dict…: formatted (or refused) without the cache
             return getattr(fmt, name)(value)
+        return _formatted(fmt, name, value)
 
     apply.__name__ = name
     return apply
