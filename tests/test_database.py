@@ -6,9 +6,11 @@ from __future__ import annotations
 import sqlite3
 import threading
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from tortoise import Tortoise, connections
+from tortoise.exceptions import ValidationError
 from tortoise.transactions import in_transaction
 
 from gateway import bulk
@@ -79,3 +81,30 @@ async def test_the_batch_lookups_find_known_senders_and_each_chats_newest_ticket
                                conversation={"12345", "999", "nobody"})
     numbers = {key: (await Ticket.get(id=last)).number for key, last in newest.items()}
     assert numbers == {("telegram", "12345"): 1002, ("telegram", "999"): 1003}
+
+
+async def test_a_bulk_insert_stores_exactly_what_tortoise_would_and_refuses_the_same(
+    db: str,
+) -> None:
+    """`bulk.insert` converts values with code generated per model; here it meets the
+    odd values tortoise's own `create` accepts or refuses, side by side."""
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    maria = await Contact.create(name="María", locale="es", created_at=now)
+    odd = {"contact_id": maria.id, "channel": "telegram", "subject": "x" * 300,
+           "created_at": now, "updated_at": now.astimezone(ZoneInfo("America/Santiago")),
+           "tags": ["vip", "urgente"], "reopened": True, "first_response_due": None}
+    [ours] = await bulk.insert(Ticket, [{**odd, "number": 1001}])
+    theirs = await Ticket.create(**{**odd, "number": 1002})
+    assert ours.priority == theirs.priority == "normal"  # defaults, as tortoise fills them
+    assert ours.tags == ["vip", "urgente"]
+    fields = [name for name in Ticket._meta.db_fields if name not in ("id", "number")]
+    stored = {t.number: t for t in await Ticket.filter(number__in=[1001, 1002])}
+    assert {f: getattr(stored[1001], f) for f in fields} == \
+        {f: getattr(stored[1002], f) for f in fields}
+
+    too_long = {**odd, "number": 1003, "subject": "x" * 301}
+    with pytest.raises(ValidationError):
+        await Ticket.create(**too_long)
+    with pytest.raises(ValidationError, match="subject"):
+        await bulk.insert(Ticket, [too_long])
+    assert await Ticket.filter(number=1003).count() == 0
