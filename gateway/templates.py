@@ -158,7 +158,7 @@ def _babel_time(value: time, locale: str) -> str:
     return format_time(value, "short", locale=locale).replace("\u202f", " ")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one per (locale, tz, now): see `_formatter`
 class _Formatter:
     locale: str
     tz: tzinfo
@@ -216,6 +216,13 @@ class _Formatter:
 _FMT: ContextVar[_Formatter] = ContextVar("centralita_template_formatter")
 
 
+@functools.lru_cache(maxsize=64)
+def _formatter(locale: str, tz: tzinfo, now: datetime) -> _Formatter:
+    """The formatter for a locale at `now`, shared by the texts of a batch (they share
+    their instant), so the filters' cache below finds it by identity."""
+    return _Formatter(locale, tz, now)
+
+
 @functools.lru_cache(maxsize=4096)
 def _formatted(fmt: _Formatter, name: str, value: Any) -> str:
     """A filter's text, once per formatter and value: the messages of a batch share their
@@ -238,11 +245,16 @@ def _filter(name: str) -> Any:
     return apply
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _printable(value: Any, depth: int = 0) -> Any:
     """What a template may turn into text: data, never a function, class or module, nor a
     list or dict holding one (their text shows the gateway's internals, e.g.
     "<function safe_range at 0x7f…>"). Every way to text goes through here: printing,
     `~`, and the value and arguments of every filter (`| string`, `| join`, `| upper`…)."""
+    if value.__class__ in _PLAIN:  # nearly every value: text and numbers
+        return value
     if isinstance(value, jinja2.Undefined):
         return value  # Jinja reports it (unknown name, or an attribute the sandbox refused)
     if callable(value) or isinstance(value, type | types.ModuleType):
@@ -318,8 +330,8 @@ def _compile(text: str) -> jinja2.Template:
 
 
 @functools.lru_cache(maxsize=1024)
-def _globals(template: jinja2.Template) -> dict[str, Any]:
-    return dict(template.globals)
+def _globals(template: jinja2.Template) -> tuple[dict[str, Any], frozenset[str]]:
+    return dict(template.globals), frozenset(template.globals)
 
 
 def _subject(text: str) -> str:
@@ -440,14 +452,18 @@ class TemplateEngine:
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {timezone!r}") from exc
         self.default_locale, self.store = default_locale, store
+        self._locales: dict[str | None, str] = {}
 
     def locale(self, locale: str | None) -> str:
         """The shipped locale used for `locale`. Example: locale("es-CL") -> "es"; "fr" -> "es"."""
+        if (known := self._locales.get(locale)) is not None:
+            return known
         norm = (locale or "").replace("-", "_").lower()
-        for candidate in (norm, norm.split("_")[0]):
-            if candidate in self._shipped:
-                return candidate
-        return self.default_locale
+        found = next((candidate for candidate in (norm, norm.split("_")[0])
+                      if candidate in self._shipped), self.default_locale)
+        if len(self._locales) < 1024:  # locales come from customers' clients: bounded
+            self._locales[locale] = found
+        return found
 
     def keys(self) -> list[str]:
         """Shipped keys, in file order. Example: keys()[0] -> "ack"."""
@@ -527,7 +543,7 @@ class TemplateEngine:
 
         Example: render_source(engine.default("ack", "es"), ctx) -> ("Recibimos…", "Hola María…")
         """
-        fmt = _Formatter(self.locale(source.locale), self.tz, now or datetime.now(UTC))
+        fmt = _formatter(self.locale(source.locale), self.tz, now or datetime.now(UTC))
         token = _FMT.set(fmt)
         try:
             return _subject(self._render(source.subject, context, "subject")), \
@@ -541,12 +557,15 @@ class TemplateEngine:
             return text.removesuffix("\n")
         try:
             template = _compile(text)
-            # Template.render(), minus merging the globals into every context (a third of
-            # its cost): they are merged once per template, and the context is shared.
-            variables = {**_globals(template), **context}
+            # Template.render(), minus the work it repeats on every call for the same
+            # template (half its cost): merging its globals into the variables, and
+            # listing their names (a ChainMap walk) for the context.
+            merged, names = _globals(template)
+            run = _ENV.context_class(_ENV, {**merged, **context}, template.name,
+                                     template.blocks)
+            run.globals_keys = names  # what new_context(globals=…) would have computed
             try:
-                out = _ENV.concat(template.root_render_func(  # type: ignore[attr-defined]
-                    template.new_context(variables, shared=True)))
+                out = _ENV.concat(template.root_render_func(run))  # type: ignore[attr-defined]
             except Exception:
                 _ENV.handle_exception()  # as render() does: the template's line, not ours
         except Exception as exc:
