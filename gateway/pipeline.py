@@ -251,19 +251,23 @@ class Gateway:
 
     def _clean(self, inbound: Inbound) -> Inbound:
         sender = inbound.sender
-        return replace(
-            inbound,
-            channel=clean_line(inbound.channel, 64).lower(),
-            text=clean_text(inbound.text),
-            subject=clean_line(inbound.subject, 300),
-            html=clean_text(inbound.html) if inbound.html is not None else None,
-            sender=Party(
-                kind=sender.kind if sender.kind in ("customer", "agent", "bot") else "customer",
-                address=clean_line(sender.address, 320),
-                name=clean_line(sender.name, 200),
-            ),
-            external_id=clean_line(inbound.external_id, 500) if inbound.external_id else None,
+        party = Party(
+            kind=sender.kind if sender.kind in ("customer", "agent", "bot") else "customer",
+            address=clean_line(sender.address, 320),
+            name=clean_line(sender.name, 200),
         )
+        cleaned = {
+            "channel": clean_line(inbound.channel, 64).lower(),
+            "text": clean_text(inbound.text),
+            "subject": clean_line(inbound.subject, 300),
+            "html": clean_text(inbound.html) if inbound.html is not None else None,
+            "sender": sender if party == sender else party,
+            "external_id": (clean_line(inbound.external_id, 500) if inbound.external_id
+                            else None),
+        }
+        if all(getattr(inbound, name) == value for name, value in cleaned.items()):
+            return inbound  # the common case: a channel already handed over clean text
+        return replace(inbound, **cleaned)
 
     async def _check_channel(self, inbound: Inbound) -> None:
         if not CHANNEL_NAME.fullmatch(inbound.channel):

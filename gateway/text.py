@@ -19,14 +19,17 @@ def clean_text(text: str | bytes | None) -> str:
         return ""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    else:
+    elif not text.isascii():
         # Lone surrogates cannot be stored anywhere: bytes smuggled in by surrogateescape
         # decoding become one U+FFFD each, like any other invalid byte.
         try:
-            data = text.encode("utf-8", "surrogateescape")
+            text.encode("utf-8")
         except UnicodeEncodeError:
-            data = text.encode("utf-8", "surrogatepass")
-        text = data.decode("utf-8", "replace")
+            try:
+                data = text.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:
+                data = text.encode("utf-8", "surrogatepass")
+            text = data.decode("utf-8", "replace")
     return text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -34,4 +37,7 @@ def clean_line(text: str | None, limit: int) -> str:
     """One line (CR/LF and runs of whitespace become one space), at most `limit` chars."""
     if not text:
         return ""
+    if text.__class__ is str and len(text) <= limit and text.isprintable() and \
+            "  " not in text and text[0] != " " and text[-1] != " ":
+        return text  # already one clean line (the only whitespace a printable text has is " ")
     return _SPACES.sub(" ", clean_text(text)).strip()[:limit]
