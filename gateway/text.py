@@ -40,4 +40,4 @@ def clean_line(text: str | None, limit: int) -> str:
     if text.__class__ is str and len(text) <= limit and text.isprintable() and \
             "  " not in text and text[0] != " " and text[-1] != " ":
         return text  # already one clean line (the only whitespace a printable text has is " ")
-    return _SPACES.sub(" ", clean_text(text)).strip()[:limit]
+    return _SPACES.sub(" ", clean_text(text)).strip()[:limit].rstrip()

@@ -15,6 +15,7 @@ from adapters.email.settings import EmailSettings, MailboxSettings
 from adapters.email.tokens import ReplyTokens
 from gateway.messages import Outbound
 from gateway.templates import TemplateEngine, TemplateError, TemplateSource
+from gateway.text import clean_line, clean_text
 
 ENGINE = TemplateEngine(timezone="America/Santiago")
 CONTEXT = ENGINE.sample_context("ack")
@@ -96,3 +97,26 @@ def test_no_text_puts_a_line_break_into_an_email_header(subject: str, ticket_sub
     assert "bcc" not in names and parsed.get_all("To") == ["maria@example.org"]
     for name, value in parsed.items():
         assert "\r" not in str(value) and "\n" not in str(value), (name, value)
+
+
+WEIRD = st.text(alphabet=st.sampled_from(
+    ["a", "ó", "😀", " ", "\t", "\n", "\r", "\x00", "\x0b", "\x1c", "\x85", "\xa0",
+     "\u2028", "\u3000", "\udc80", "\ud800"]) | st.characters(), max_size=40)
+
+
+@given(WEIRD, st.integers(1, 50))
+@settings(max_examples=500, deadline=None)
+def test_whatever_a_channel_hands_over_is_stored_as_clean_text(raw: str, limit: int) -> None:
+    """Text from any channel (surrogates from undecodable email bytes, NUL, CR, Unicode
+    separators) is stored as valid UTF-8 with '\\n' line endings, and a subject or a name
+    as one line; cleaning what is clean changes nothing (the fast paths keep it as is)."""
+    text = clean_text(raw)
+    text.encode("utf-8")  # no lone surrogate survives
+    assert "\x00" not in text and "\r" not in text
+    assert clean_text(text) == text
+
+    line = clean_line(raw, limit)
+    line.encode("utf-8")
+    assert len(line) <= limit and line == line.strip()
+    assert not any(c.isspace() and c != " " for c in line) and "  " not in line
+    assert clean_line(line, limit) == line
