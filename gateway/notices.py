@@ -26,7 +26,7 @@ def audit_row(ticket: Ticket | None, actor: str, action: str, detail: dict[str, 
 
 async def audit_many(rows: list[dict[str, Any]]) -> None:
     """Write audit entries built with `audit_row`, in one statement."""
-    await bulk.insert_ids(AuditEvent, rows)
+    await bulk.insert_rows(AuditEvent, rows)
 
 
 async def audit(ticket: Ticket | None, actor: str, action: str, detail: dict[str, Any],

@@ -398,7 +398,7 @@ class Gateway:
         new_contacts = await bulk.insert(Contact, [
             {"name": inbound.sender.name, "locale": inbound.locale, "created_at": now}
             for (inbound, _), contact, _ in plans if contact is None])
-        await bulk.insert_ids(Identity, [
+        await bulk.insert_rows(Identity, [
             {"contact_id": made.id, "channel": inbound.channel,
              "address": inbound.sender.address, "name": inbound.sender.name,
              "created_at": now}

@@ -37,7 +37,7 @@ def row(ticket: Ticket, kind: str, due: datetime, now: datetime,
 
 
 async def add(rows: list[dict[str, Any]]) -> None:
-    await bulk.insert_ids(ScheduledAction, rows)
+    await bulk.insert_rows(ScheduledAction, rows)
 
 
 async def cancel(ticket: Ticket | int, kinds: Iterable[str]) -> int:
