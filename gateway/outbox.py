@@ -171,6 +171,7 @@ class Outbox:
         self._limiters: dict[str, RateLimiter] = {}
         self._handed: dict[int, dict[str, Any]] = {}
         self._search_at = 0.0
+        self._search_now = True  # rows were queued in the database only (`wake`)
 
     def takes(self, channel: str) -> bool:
         return channel in self.adapters
@@ -190,6 +191,7 @@ class Outbox:
 
     def wake(self) -> None:
         """Something was queued: look now instead of at the next poll."""
+        self._search_now = True
         self._wake.set()
 
     def limiter(self, channel: str) -> RateLimiter:
@@ -224,16 +226,20 @@ class Outbox:
     async def dispatch_once(self, only: Collection[int] | None = None) -> int:
         """One pass: claim a batch of due rows (or only the rows `only`), deliver them,
         record outcomes; returns how many rows were handled."""
+        self._search_now = True
         return await self._pass(only, self._record)
 
     async def _pass(self, only: Collection[int] | None,
                     record: Callable[[list[_Outcome]], Awaitable[None]]) -> int:
         now = self.clock.now()
         items = await self._claim_handed(now, only)
-        # While rows keep being handed over, the database is searched (retries, rows of
-        # other processes or from before a restart) once per poll interval, not per pass.
-        searched = self.clock.monotonic() >= self._search_at
-        if len(items) < self.settings.batch and (not items or searched):
+        # The database is searched (retries, the scheduler's rows, rows of other
+        # processes or from before a restart) when `wake` asks, or once per poll
+        # interval: not after every pass that emptied the handed rows (one search per
+        # pipeline batch, for nothing, while messages keep coming).
+        search = self._search_now or self.clock.monotonic() >= self._search_at
+        if len(items) < self.settings.batch and search:
+            self._search_now = False
             self._search_at = self.clock.monotonic() + self.settings.poll_interval.total_seconds()
             items += await self._claim(now, only, self.settings.batch - len(items))
         by_channel: dict[str, list[Claimed]] = defaultdict(list)
@@ -381,3 +387,4 @@ class Outbox:
         if ticket is None or item.audience != "customer":
             return
         await delivery_failed(self.services, ticket, item.channel, reason, now)
+        self._search_now = True  # the agents' notice just queued
