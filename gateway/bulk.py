@@ -148,15 +148,20 @@ def _flattener(model: type[Model], given: frozenset[str], dialect: str
             continue
         value = f"(v := row.get({name!r}, _MISSING))"
         if isinstance(field, fields.CharField):
-            parts.append(f"v if {value}.__class__ is str and len(v) <= {int(field.max_length)}"
-                         f" else slow{index}(v)")
+            parts.append(f"v if ({value}.__class__ is str and len(v) <= "
+                         f"{int(field.max_length)}) or v is None else slow{index}(v)")
         elif isinstance(field, fields.DatetimeField) and dialect == "sqlite":
             parts.append(f"_utc_text(v) if {value}.__class__ is datetime and "
                          f"v.tzinfo is not None else slow{index}(v)")
-        elif field.field_type is int and not field.validators:
-            parts.append(f"v if {value}.__class__ is int else slow{index}(v)")
+        elif field.field_type in (int, bool) and not field.validators:
+            kind = field.field_type.__name__
+            parts.append(f"v if {value}.__class__ is {kind} or v is None else slow{index}(v)")
         elif isinstance(field, fields.TextField) and not field.validators:
-            parts.append(f"v if {value}.__class__ is str else slow{index}(v)")
+            parts.append(f"v if {value}.__class__ is str or v is None else slow{index}(v)")
+        elif isinstance(field, fields.JSONField):
+            names[f"encode{index}"] = field.encoder
+            parts.append(f"encode{index}(v) if {value}.__class__ is dict or "
+                         f"v.__class__ is list else slow{index}(v)")
         else:
             parts.append(f"slow{index}({value})")
     source = ("def flatten(rows):\n    out = []\n    add = out.extend\n"
