@@ -15,7 +15,7 @@ from tortoise.transactions import in_transaction
 
 from gateway import bulk
 from gateway.db import database, init_db, migrate
-from gateway.models import Contact, Counter, Identity, Ticket
+from gateway.models import Contact, Counter, Identity, OutboxItem, Ticket
 from gateway.sqlite_engine import LoopSqliteClient
 
 
@@ -108,3 +108,23 @@ async def test_a_bulk_insert_stores_exactly_what_tortoise_would_and_refuses_the_
     with pytest.raises(ValidationError, match="subject"):
         await bulk.insert(Ticket, [too_long])
     assert await Ticket.filter(number=1003).count() == 0
+
+
+async def test_a_bulk_update_sets_each_row_its_own_values(db: str) -> None:
+    """How the outbox records a pass: each sent row gets its own platform id; a row
+    given twice takes its last values."""
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    rows = [await OutboxItem.create(channel="telegram", audience="customer",
+                                    recipient=str(n), kind="ack", text=f"Hola {n}",
+                                    status="sending", next_attempt_at=now, created_at=now)
+            for n in range(3)]
+    first, second, third = rows
+    await bulk.update(OutboxItem, ["status", "platform_id", "sent_at"], [
+        {"id": first.id, "status": "sent", "platform_id": "m-1", "sent_at": now},
+        {"id": second.id, "status": "sent", "platform_id": "m-x", "sent_at": now},
+        {"id": second.id, "status": "sent", "platform_id": "m-2", "sent_at": now}])
+    got = {r.id: r for r in await OutboxItem.all()}
+    assert (got[first.id].status, got[first.id].platform_id) == ("sent", "m-1")
+    assert (got[second.id].status, got[second.id].platform_id) == ("sent", "m-2")
+    assert got[second.id].sent_at == now
+    assert (got[third.id].status, got[third.id].platform_id) == ("sending", None)
