@@ -217,10 +217,9 @@ def _saved(model: type[M], values: dict[str, Any]) -> M:
     """A saved instance from Python values (what `_init_from_db` does for DB values,
     minus converting them)."""
     instance = model.__new__(model)
-    instance._partial = False
-    instance._saved_in_db = True
-    instance._custom_generated_pk = False
-    instance._await_when_save = {}
+    # As tortoise's own _init_from_db: straight into __dict__, past Model.__setattr__.
+    instance.__dict__.update(_partial=False, _saved_in_db=True, _custom_generated_pk=False,
+                             _await_when_save={})
     instance.__dict__.update(values)
     return instance
 
