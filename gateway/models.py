@@ -44,6 +44,7 @@ class Identity(Model):
     class Meta:
         table = "identity"
         unique_together = (("channel", "address"),)
+        indexes = (("contact_id", "channel"),)  # where a ticket's customer is reached
 
 
 class Counter(Model):
@@ -122,6 +123,7 @@ class Message(Model):
     class Meta:
         table = "message"
         unique_together = (("channel", "external_id"),)
+        indexes = (("ticket_id",),)  # a ticket's thread (answers thread under it)
 
 
 class Attachment(Model):
@@ -142,6 +144,7 @@ class Attachment(Model):
 
     class Meta:
         table = "attachment"
+        indexes = (("message_id",),)
 
 
 class Template(Model):
@@ -194,7 +197,8 @@ class OutboxItem(Model):
 
     class Meta:
         table = "outbox"
-        indexes = (("status", "next_attempt_at"), ("contact_id", "kind", "created_at"))
+        indexes = (("status", "next_attempt_at"), ("contact_id", "kind", "created_at"),
+                   ("ticket_id",))
 
 
 class ScheduledAction(Model):
@@ -215,7 +219,7 @@ class ScheduledAction(Model):
 
     class Meta:
         table = "scheduled_action"
-        indexes = (("status", "due_at"),)
+        indexes = (("status", "due_at"), ("ticket_id", "status"))  # what is to come for a ticket
 
 
 class AuditEvent(Model):
@@ -232,6 +236,7 @@ class AuditEvent(Model):
 
     class Meta:
         table = "audit_event"
+        indexes = (("ticket_id",),)
 
 
 class ChannelState(Model):
