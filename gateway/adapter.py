@@ -56,6 +56,28 @@ def adapter_factories() -> dict[str, Callable[..., Adapter]]:
     return {ep.name: ep.load() for ep in entry_points(group="centralita.adapters")}
 
 
+def _adapter_class(channel: str) -> object | None:
+    """The adapter class installed for `channel`, None when there is none or it fails."""
+    for entry in entry_points(group="centralita.adapters", name=channel):
+        try:
+            return entry.load()  # type: ignore[no-any-return]
+        except Exception:  # a channel whose adapter cannot load here still gets its texts
+            log.warning("adapter %r could not be loaded", channel, exc_info=True)
+            return None
+    return None
+
+
+@functools.cache
+def shows_subject(channel: str) -> bool:
+    """Whether messages on `channel` have a subject (email) or not (Telegram, Slack), as
+    its adapter class declares it (`subjects`); True when it declares nothing, so a
+    channel nobody asked about still gets its subject.
+
+    Example: `shows_subject("telegram")` → False
+    """
+    return bool(getattr(_adapter_class(channel), "subjects", True))
+
+
 @functools.cache
 def status_commands(channel: str) -> dict[str, str]:
     """How a customer asks for the status of her tickets on `channel`, by language, as
@@ -63,12 +85,4 @@ def status_commands(channel: str) -> dict[str, str]:
 
     Example: `status_commands("telegram")` → `{"es": "/estado", "en": "/status"}`
     """
-    for entry in entry_points(group="centralita.adapters", name=channel):
-        try:
-            factory = entry.load()
-        except Exception:  # a channel whose adapter cannot load here still gets its texts
-            log.warning("adapter %r could not be loaded for its status commands", channel,
-                        exc_info=True)
-            return {}
-        return dict(getattr(factory, "status_commands", None) or {})
-    return {}
+    return dict(getattr(_adapter_class(channel), "status_commands", None) or {})

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway import bulk
+from gateway.adapter import shows_subject
 from gateway.messages import Outbound
 from gateway.models import AuditEvent, Contact, Identity, Message, OutboxItem, Ticket
 from gateway.services import Services
@@ -42,13 +43,15 @@ async def render(services: Services, ticket: Ticket | None, key: str, channel: s
     such as the /start greeting, in `locale`) on `channel`.
 
     A stored template that fails falls back to the shipped default; the failure is logged
-    and audited so an admin sees it on the ticket.
+    and audited so an admin sees it on the ticket. On a channel without subjects
+    (Telegram, Slack: `gateway.adapter.shows_subject`) the subject is "", not rendered.
     """
     locale = ticket.locale if ticket is not None else services.locale_for(locale)
     variables = services.template_context(ticket, customer_name=customer_name, now=now,
                                           channel=channel, locale=locale, **extra)
     rendered = await services.templates.render(key, locale=locale, channel=channel,
-                                               context=variables, now=now)
+                                               context=variables, now=now,
+                                               subject=shows_subject(channel))
     if rendered.fell_back:
         log.warning("template %s/%s/%s failed, used the shipped default: %s",
                     key, locale, channel, rendered.error)

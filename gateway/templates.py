@@ -538,16 +538,17 @@ class TemplateEngine:
         self.render_source(source, self.sample_context(key, locale=locale, channel=channel))
 
     def render_source(self, source: TemplateSource, context: Mapping[str, Any], *,
-                      now: datetime | None = None) -> tuple[str, str]:
+                      now: datetime | None = None, subject: bool = True) -> tuple[str, str]:
         """Render (subject, body) in the sandbox; raises TemplateError on any failure.
+        With `subject=False` (a channel without subjects) the subject is "", unrendered.
 
         Example: render_source(engine.default("ack", "es"), ctx) -> ("Recibimos…", "Hola María…")
         """
         fmt = _formatter(self.locale(source.locale), self.tz, now or datetime.now(UTC))
         token = _FMT.set(fmt)
         try:
-            return _subject(self._render(source.subject, context, "subject")), \
-                _body(self._render(source.body, context, "body"))
+            return (_subject(self._render(source.subject, context, "subject"))
+                    if subject else ""), _body(self._render(source.body, context, "body"))
         finally:
             _FMT.reset(token)
 
@@ -575,8 +576,10 @@ class TemplateEngine:
         return out
 
     async def render(self, key: str, *, locale: str | None, channel: str,
-                     context: Mapping[str, Any], now: datetime | None = None) -> Rendered:
-        """Render the admin's stored template, falling back to the shipped default.
+                     context: Mapping[str, Any], now: datetime | None = None,
+                     subject: bool = True) -> Rendered:
+        """Render the admin's stored template, falling back to the shipped default
+        (`subject=False`: see `render_source`).
 
         Example: (await engine.render("ack", locale="es", channel="email", context=ctx)).subject
         """
@@ -590,14 +593,14 @@ class TemplateEngine:
             stored, error = None, f"template store unavailable: {exc}"
         if stored is not None:
             try:
-                subject, body = self.render_source(stored, context, now=now)
-                return Rendered(subject, body, stored)
+                title, body = self.render_source(stored, context, now=now, subject=subject)
+                return Rendered(title, body, stored)
             except TemplateError as exc:
                 error = str(exc)
                 log.warning("stored template %s/%s/%s v%s failed, using the shipped default: %s",
                             key, loc, stored.channel, stored.version, exc)
-        subject, body = self.render_source(default, context, now=now)
-        return Rendered(subject, body, default, fell_back=error is not None, error=error)
+        title, body = self.render_source(default, context, now=now, subject=subject)
+        return Rendered(title, body, default, fell_back=error is not None, error=error)
 
     async def _lookup(self, key: str, locale: str, channel: str) -> TemplateSource | None:
         if self.store is None:

@@ -22,6 +22,7 @@ async def test_maria_writes_on_sunday_night_and_gets_her_ticket_number_and_our_h
     assert accepted.new_ticket and accepted.ticket_number == 1001
     [ack] = world.sent_to("telegram", "12345")
     assert ack.kind == "ack_closed" and ack.automatic
+    assert ack.subject == ""  # Telegram shows no subject: it is not even rendered
     assert "#1001" in ack.text
     assert "lunes a viernes, de 9:00 a 19:00 hrs" in ack.text
     assert "mañana a las 9:00" in ack.text  # we open Monday 09:00

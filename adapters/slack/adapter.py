@@ -28,7 +28,7 @@ import re
 import time
 from collections.abc import Collection
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
@@ -75,6 +75,7 @@ class SlackAdapter:
     """The console and the Slack customer channel (see the module docstring)."""
 
     channel = "slack"
+    subjects: ClassVar[bool] = False  # messages have no subject (gateway.adapter.shows_subject)
 
     def __init__(self, settings: SlackSettings, *, agents_channel: str, note_prefix: str = "//",
                  undo_seconds: int = 10, timezone: str = "UTC", clock: Clock | None = None,

@@ -88,6 +88,7 @@ class TelegramAdapter:
     # How customers ask for their tickets' status here, named in the texts (see
     # gateway.adapter.status_commands); [channels.telegram] status_command overrides it.
     status_commands: ClassVar[dict[str, str]] = {"es": "/estado", "en": "/status"}
+    subjects: ClassVar[bool] = False  # messages have no subject (gateway.adapter.shows_subject)
 
     def __init__(self, settings: TelegramSettings, *, token: str, public_url: str = "",
                  clock: Clock | None = None) -> None:
