@@ -219,7 +219,7 @@ class ScheduledAction(Model):
 
     class Meta:
         table = "scheduled_action"
-        indexes = (("status", "due_at"), ("ticket_id", "status"))  # what is to come for a ticket
+        indexes = (("status", "due_at"), ("ticket_id",))  # what is to come for a ticket
 
 
 class AuditEvent(Model):

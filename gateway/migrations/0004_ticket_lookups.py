@@ -30,6 +30,6 @@ class Migration(migrations.Migration):
         ),
         ops.AddIndex(
             model_name='ScheduledAction',
-            index=Index(fields=['ticket_id', 'status']),
+            index=Index(fields=['ticket_id']),
         ),
     ]
