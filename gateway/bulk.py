@@ -127,7 +127,8 @@ def _flattener(model: type[Model], given: frozenset[str], dialect: str
     """A function turning rows into the flat parameter list of one INSERT, generated once
     per model and set of fields: the same values as `convert(row.get(name, default))` per
     column, written out as one expression per column with the common cases (text within
-    its length, an aware datetime on SQLite, a plain int) done inline.
+    its length, an aware datetime on SQLite, a plain int or bool, a JSON dict or list,
+    None) done inline and anything else through the field's converter.
 
     The generic loop (a dict lookup, a default and a converter call for each of ~150
     values per new ticket) was the pipeline's largest piece of Python work after Jinja.
