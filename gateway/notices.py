@@ -38,20 +38,22 @@ async def audit(ticket: Ticket | None, actor: str, action: str, detail: dict[str
 
 async def render(services: Services, ticket: Ticket | None, key: str, channel: str,
                  now: datetime, customer_name: str, *, locale: str | None = None,
-                 **extra: Any) -> tuple[str, str]:
+                 subject: bool | None = None, **extra: Any) -> tuple[str, str]:
     """Render template `key` for `ticket` (None: a text about no ticket in particular,
     such as the /start greeting, in `locale`) on `channel`.
 
     A stored template that fails falls back to the shipped default; the failure is logged
     and audited so an admin sees it on the ticket. On a channel without subjects
-    (Telegram, Slack: `gateway.adapter.shows_subject`) the subject is "", not rendered.
+    (Telegram, Slack: `gateway.adapter.shows_subject`), or with `subject=False`, the
+    subject is "", not rendered.
     """
     locale = ticket.locale if ticket is not None else services.locale_for(locale)
     variables = services.template_context(ticket, customer_name=customer_name, now=now,
                                           channel=channel, locale=locale, **extra)
     rendered = await services.templates.render(key, locale=locale, channel=channel,
                                                context=variables, now=now,
-                                               subject=shows_subject(channel))
+                                               subject=shows_subject(channel)
+                                               if subject is None else subject)
     if rendered.fell_back:
         log.warning("template %s/%s/%s failed, used the shipped default: %s",
                     key, locale, channel, rendered.error)
@@ -97,7 +99,9 @@ async def agents_notice(services: Services, ticket: Ticket, key: str, now: datet
     """
     agents = services.settings.agents
     console = agents.console or "agents"
-    subject, text = await render(services, ticket, key, console, now, customer_name, **extra)
+    # Without a console the notice is a log line: its subject would go nowhere.
+    subject, text = await render(services, ticket, key, console, now, customer_name,
+                                 subject=None if agents.console else False, **extra)
     if not agents.console:
         log.info("agents: %s", text)
     return Outbound(channel=console, recipient=agents.channel, text=text, subject=subject,
