@@ -119,8 +119,9 @@ class RemoteSandbox:
     """`TimedSandbox` in a child process, driven through a pipe."""
 
     def __init__(self) -> None:
-        self._conn, child = multiprocessing.get_context("spawn").Pipe()
-        self._process = multiprocessing.get_context("spawn").Process(
+        spawn = multiprocessing.get_context("spawn")
+        self._conn, child = spawn.Pipe()
+        self._process = spawn.Process(
             target=_sandbox_process, args=(child,), daemon=True)
 
     async def start(self) -> None:

@@ -234,7 +234,9 @@ def _filter(name: str) -> Any:
     def apply(value: Any) -> str:
         if value is None or value == "":  # e.g. next_opening while open: print nothing
             return ""
-        fmt = _FMT.get(None) or _Formatter("en", UTC, datetime.now(UTC))
+        fmt = _FMT.get(None)
+        if fmt is None:  # outside render_source: a one-off formatter, not worth caching
+            return getattr(_Formatter("en", UTC, datetime.now(UTC)), name)(value)
         try:
             hash(value)
         except TypeError:  # a list, a dict…: formatted (or refused) without the cache
