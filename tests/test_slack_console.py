@@ -119,6 +119,22 @@ async def test_a_customer_message_makes_a_card_and_the_agents_reply_reaches_her(
     await console.sandbox.wait_for(lambda: any("Gracias" in t for t in console.thread(ts)))
 
 
+async def test_pedro_is_an_agent_even_when_the_server_booted_a_minute_ago(
+        console: Console, monkeypatch: pytest.MonkeyPatch) -> None:
+    # systemd starts the gateway at boot: time.monotonic() counts from boot, so it is small.
+    import types
+
+    import adapters.slack.adapter as slack_adapter
+
+    monkeypatch.setattr(slack_adapter, "time", types.SimpleNamespace(monotonic=lambda: 60.0))
+    await console.customer_writes("Hola, mi pedido no llegó")
+    ts = await console.card_of(1001)
+    await console.sandbox.message(AGENTS, PEDRO, "Hola María, sale hoy.", thread_ts=ts)
+    reply = await eventually(lambda: [m for m in console.telegram.sent
+                                      if m.kind == "agent_reply"])
+    assert reply[0].text.startswith("Hola María, sale hoy.")
+
+
 async def test_a_note_stays_on_the_ticket_and_is_confirmed_with_a_reaction(
         console: Console) -> None:
     await console.customer_writes("Hola")

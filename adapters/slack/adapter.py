@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import re
 import time
 from collections.abc import Collection
@@ -107,7 +108,9 @@ class SlackAdapter:
         self._threads: dict[int, str] = {}                 # ticket number → "C…:ts"
         self._held: dict[str, tuple[int, str, int]] = {}   # "C…:ts" → (outbox id, text, №)
         self._dms: dict[str, str] = {}                     # user id → DM channel id
-        self._members: tuple[float, set[str]] = (0.0, set())
+        # (when fetched, by time.monotonic(); who): never fetched yet, whatever the clock
+        # says — monotonic time counts from boot, so 0.0 would look fresh for 5 minutes
+        self._members: tuple[float, set[str]] = (-math.inf, set())
         self._names: dict[str, str] = {}
         self._socket: Any = None
         self._listen()
