@@ -57,6 +57,11 @@ class _Mailroom:
         return "250 OK"
 
 
+class DemoBroken(RuntimeError):
+    """A step of the day did not have its effect: the demo stops instead of telling a
+    story that did not happen."""
+
+
 async def _until(check: Callable[[], Any], seconds: float = 20) -> Any:
     for _ in range(int(seconds / 0.05)):
         value = check()
@@ -203,6 +208,8 @@ async def run_demo(out: Console, root: Path, *, keep_serving: bool = False) -> N
         await settle()
         clock.advance(seconds=11)  # the undo window passes
         await settle()
+        if not any("Chilexpress" in s.get("text", "") for s in telegram_api.sent):
+            raise DemoBroken("Pedro's answer from the Slack thread did not reach María")
         # 5. 13:40: nobody answered Ana yet: her progress update.
         at(datetime(2026, 11, 23, 13, 40, tzinfo=TZ), "no news for Ana in 4 business hours")
         await settle()
@@ -213,6 +220,8 @@ async def run_demo(out: Console, root: Path, *, keep_serving: bool = False) -> N
         at(datetime(2026, 11, 23, 14, 0, tzinfo=TZ), "Pedro resolves María's ticket")
         await slack_api.block_action(PEDRO, AGENTS, card, "resolve", str(maria.number))
         await settle()
+        if (await Ticket.get(id=maria.id)).status != "resolved":
+            raise DemoBroken("Pedro pressed Resolve on the card, and the ticket is not resolved")
         at(datetime(2026, 11, 23, 15, 0, tzinfo=TZ), "the survey, and María presses 5")
         await settle()
         survey = [s for s in telegram_api.sent if s["chat_id"] == MARIA_CHAT][-1]
