@@ -21,6 +21,7 @@ from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
@@ -406,8 +407,8 @@ def _show_simulation(s: Settings, hours: Any, now: datetime, inbound: Inbound,
                         border_style="blue", expand=False))
 
 
-def _local(moment: datetime | None, tz: ZoneInfo) -> str:
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else "—"
+def _local(moment: datetime | None, tz: ZoneInfo, when: str = "%Y-%m-%d %H:%M") -> str:
+    return moment.astimezone(tz).strftime(when) if moment else "—"
 
 
 @app.command()
@@ -433,14 +434,23 @@ def tickets(
             if channel:
                 query = query.filter(channel=channel)
             rows = await query
-            table = Table(title=f"{len(rows)} ticket(s)")
-            for col in ("#", "status", "channel", "customer", "subject", "created",
-                        "answer due", "answered"):
-                table.add_column(col)
+            # Times are never cut: on a narrow terminal they drop the year, and the
+            # customer and subject wrap instead.
+            when = "%Y-%m-%d %H:%M" if out.width >= 130 else "%m-%d %H:%M"
+            table = Table(title=f"{len(rows)} ticket(s)", box=box.SIMPLE_HEAD,
+                          pad_edge=False, show_edge=False)
+            for col, width in (("#", 4), ("status", 8), ("channel", 8)):
+                table.add_column(col, no_wrap=True, min_width=width)
+            table.add_column("customer")
+            table.add_column("subject")
+            table.add_column("created", no_wrap=True)
+            table.add_column("answer", no_wrap=True)
             for t in rows:
+                answer = (_local(t.first_response_at, tz, when) if t.first_response_at else
+                          "due " + _local(t.first_response_due, tz, when)
+                          if t.first_response_due else "—")
                 table.add_row(str(t.number), t.status, t.channel, t.contact.name or "—",
-                              t.subject[:50], _local(t.created_at, tz),
-                              _local(t.first_response_due, tz), _local(t.first_response_at, tz))
+                              t.subject[:50], _local(t.created_at, tz, when), answer)
             out.print(table)
 
     _run(go)

@@ -92,6 +92,7 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     run("maría again", "simulate", "--channel", "telegram", "--from", "12345",
         "--name", "María", "--text", "¿Hola?", "--at", "2026-11-22T22:35")
     run("tickets", "tickets")
+    runs["tickets, 80 columns"] = centralita(cwd, "tickets", env={"COLUMNS": "80"})
     run("open tickets", "tickets", "--status", "open")
     run("closed tickets", "tickets", "--status", "closed")
     run("email tickets", "tickets", "--channel", "email")
@@ -104,7 +105,7 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
 
 def rows(listing: Run) -> list[str]:
     """Ticket numbers in a `centralita tickets` table, in order."""
-    return re.findall(r"^│ (\d+) ", listing.out, flags=re.MULTILINE)
+    return re.findall(r"^(\d+) ", listing.out, flags=re.MULTILINE)
 
 
 # --- first contact ---------------------------------------------------------------------
@@ -235,6 +236,13 @@ def test_the_admin_lists_tickets_newest_first_and_filters_them(desk: dict[str, R
     assert rows(desk["closed tickets"]) == []
     assert "0 ticket(s)" in desk["closed tickets"].out
     assert rows(desk["email tickets"]) == ["1002"]
+    # María wrote Sunday 22:30 and her answer is due Monday 09:15; on an 80-column
+    # terminal too, every time is whole (without its year).
+    assert "2026-11-22 22:30" in desk["tickets"].out
+    assert "due 2026-11-23 09:15" in desk["tickets"].out
+    narrow = desk["tickets, 80 columns"].out
+    assert rows(desk["tickets, 80 columns"]) == ["1003", "1002", "1001"]
+    assert "11-22 22:30" in narrow and "due 11-23 09:15" in narrow and "2026" not in narrow
 
 
 def test_a_status_that_does_not_exist_is_refused_naming_status(desk: dict[str, Run]) -> None:
