@@ -56,6 +56,13 @@ def adapter_factories() -> dict[str, Callable[..., Adapter]]:
     return {ep.name: ep.load() for ep in entry_points(group="centralita.adapters")}
 
 
+def channel_factories() -> dict[str, Callable[..., Adapter]]:
+    """The installed adapters a `[channels.<name>]` table can name: those built from
+    settings (`from_settings`), e.g. email, slack, telegram; not the tests' memory one."""
+    return {name: factory for name, factory in adapter_factories().items()
+            if hasattr(factory, "from_settings")}
+
+
 def _adapter_class(channel: str) -> object | None:
     """The adapter class installed for `channel`, None when there is none or it fails."""
     for entry in entry_points(group="centralita.adapters", name=channel):

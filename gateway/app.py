@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.adapter import Adapter, adapter_factories
+from gateway.adapter import Adapter, channel_factories
 from gateway.clock import Clock
 from gateway.outbox import Outbox
 from gateway.pipeline import Gateway
@@ -44,15 +44,14 @@ def build_adapters(settings: Settings, clock: Clock | None = None,
 
     `options` (e.g. `progress=` for a first email sync) go to adapters that accept them.
     """
-    factories = adapter_factories()
+    factories = channel_factories()
     adapters: dict[str, Adapter] = {}
     for name, table in settings.channels.items():
         if not table.get("enabled", True):
             continue
         factory = factories.get(name)
-        if factory is None or not hasattr(factory, "from_settings"):
-            installed = ", ".join(sorted(n for n, f in factories.items()
-                                         if hasattr(f, "from_settings"))) or "none"
+        if factory is None:
+            installed = ", ".join(sorted(factories)) or "none"
             raise SettingsError(f"channels.{name}: no channel adapter called {name!r} is "
                                 f"installed (installed: {installed})")
         accepted = {k: v for k, v in options.items()

@@ -28,7 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gateway.clock import ManualClock, SystemClock
-from gateway.db import database
+from gateway.db import DatabaseNotReady, database
 from gateway.db import migrate as run_migrations
 from gateway.messages import Inbound, Party, ThreadHint
 from gateway.pipeline import InboundRejected
@@ -327,6 +327,11 @@ def simulate(
             raise Failure(f"--text-file: cannot read {text_file}: {exc.strerror}") from None
     if eml is not None:
         channel = "email"
+    from gateway.adapter import channel_factories
+
+    if channel not in (installed := channel_factories()):
+        raise Failure(f"--channel: expected one of {', '.join(sorted(installed))}, "
+                      f"got {channel!r}")
     hours = s.hours.build()
     moment = _parse_at(at, hours.tz)
     clock = ManualClock(moment) if moment else SystemClock()
@@ -574,7 +579,7 @@ def main() -> None:
     """Console entry point: user errors in one line (exit 2), never a traceback."""
     try:
         app(standalone_mode=False)
-    except (SettingsError, Failure) as exc:
+    except (SettingsError, Failure, DatabaseNotReady) as exc:
         err.print(Text.assemble(("error:", "red"), f" {exc}"), highlight=False)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):

@@ -25,6 +25,8 @@ from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate as tortoise_migrate
 
 MODELS = ["gateway.models"]
+APPS = {"models": {"models": MODELS, "default_connection": "default",
+                   "migrations": "gateway.migrations"}}
 
 
 def _utc_text(value: datetime) -> str:
@@ -77,13 +79,7 @@ def tortoise_config(url: str, *, inline: bool = False) -> dict[str, Any]:
         connection["engine"] = "gateway.sqlite_engine"
     return {
         "connections": {"default": connection},
-        "apps": {
-            "models": {
-                "models": MODELS,
-                "default_connection": "default",
-                "migrations": "gateway.migrations",
-            }
-        },
+        "apps": APPS,
         "use_tz": True,
         "timezone": "UTC",
     }
@@ -114,14 +110,34 @@ async def migrate(url: str, progress: Any = None) -> None:
     await tortoise_migrate(config=tortoise_config(url), progress=progress)
 
 
+class DatabaseNotReady(RuntimeError):
+    """The database lacks tables this version needs: `centralita migrate` creates them."""
+
+
+async def pending_migrations() -> list[str]:
+    """The migrations this version has and the connected database has not applied
+    (all of them for a new, empty database), in the order they would run."""
+    from tortoise.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(Tortoise.get_connection("default"), APPS)
+    return [step.migration.name for step in await executor.plan() if not step.backward]
+
+
 @asynccontextmanager
 async def database(url: str, *, upgrade: bool = False) -> AsyncIterator[None]:
-    """`async with database(url):` — connected (and migrated when asked) for the block."""
+    """`async with database(url):` — connected (and migrated when asked) for the block.
+
+    Without `upgrade`, a database that lacks migrations raises `DatabaseNotReady` naming
+    them, rather than letting the first query fail on a missing table."""
     if upgrade:
         await migrate(url)
         await Tortoise.close_connections()
     await init_db(url)
     try:
+        if not upgrade and (missing := await pending_migrations()):
+            what = ("has no tables yet" if "0001_initial" in missing
+                    else f"lacks migration(s) {', '.join(missing)}")
+            raise DatabaseNotReady(f"the database {url} {what}: run `centralita migrate`")
         yield
     finally:
         await close_db()

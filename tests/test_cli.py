@@ -187,6 +187,40 @@ def test_a_time_that_is_not_a_time_is_refused_naming_at(tmp_path: Path) -> None:
                       "--at", "2026-11-22T22:30", "'yesterday'")
 
 
+def test_a_channel_centralita_does_not_have_is_refused_and_makes_no_ticket(
+        tmp_path: Path) -> None:
+    write_settings(tmp_path)
+    assert_user_error(centralita(tmp_path, "simulate", "--channel", "fax", "--text", "Hola"),
+                      "--channel", "email, slack, telegram", "'fax'")
+    # Nothing was stored: not even the database was created.
+    assert_user_error(centralita(tmp_path, "tickets"), "has no tables yet",
+                      "run `centralita migrate`")
+
+
+def test_a_database_older_than_this_version_is_named_with_its_missing_migration(
+        tmp_path: Path) -> None:
+    import asyncio
+
+    from tortoise import Tortoise
+    from tortoise.migrations.api import migrate
+
+    from gateway.db import tortoise_config
+
+    write_settings(tmp_path)
+    url = f"sqlite://{tmp_path}/centralita.sqlite3"
+
+    async def install_the_previous_version() -> None:
+        await migrate(config=tortoise_config(url), target="models.0003_admin_user")
+        await Tortoise.close_connections()
+
+    asyncio.run(install_the_previous_version())
+    for command in ("tickets", "report", "schedule"):
+        assert_user_error(centralita(tmp_path, command), "lacks migration(s) 0004_ticket_lookups",
+                          "run `centralita migrate`")
+    assert centralita(tmp_path, "migrate").code == 0
+    assert "0 ticket(s)" in centralita(tmp_path, "tickets").out
+
+
 def test_a_message_with_no_text_still_makes_a_ticket(tmp_path: Path) -> None:
     write_settings(tmp_path)
     run = centralita(tmp_path, "simulate", "--text", "", "--at", "2026-11-23T11:00")
