@@ -25,8 +25,13 @@ from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate as tortoise_migrate
 
 MODELS = ["gateway.models"]
-APPS = {"models": {"models": MODELS, "default_connection": "default",
-                   "migrations": "gateway.migrations"}}
+
+
+def apps_config() -> dict[str, Any]:
+    """tortoise's `apps` table: one app, our models and migrations (a new dict each
+    time, since tortoise keeps what it is given)."""
+    return {"models": {"models": list(MODELS), "default_connection": "default",
+                       "migrations": "gateway.migrations"}}
 
 
 def _utc_text(value: datetime) -> str:
@@ -79,7 +84,7 @@ def tortoise_config(url: str, *, inline: bool = False) -> dict[str, Any]:
         connection["engine"] = "gateway.sqlite_engine"
     return {
         "connections": {"default": connection},
-        "apps": APPS,
+        "apps": apps_config(),
         "use_tz": True,
         "timezone": "UTC",
     }
@@ -119,7 +124,7 @@ async def pending_migrations() -> list[str]:
     (all of them for a new, empty database), in the order they would run."""
     from tortoise.migrations.executor import MigrationExecutor
 
-    executor = MigrationExecutor(Tortoise.get_connection("default"), APPS)
+    executor = MigrationExecutor(Tortoise.get_connection("default"), apps_config())
     return [step.migration.name for step in await executor.plan() if not step.backward]
 
 
