@@ -63,7 +63,7 @@ def channel_factories() -> dict[str, Callable[..., Adapter]]:
             if hasattr(factory, "from_settings")}
 
 
-def _adapter_class(channel: str) -> object | None:
+def adapter_class(channel: str) -> object | None:
     """The adapter class installed for `channel`, None when there is none or it fails."""
     for entry in entry_points(group="centralita.adapters", name=channel):
         try:
@@ -82,7 +82,7 @@ def shows_subject(channel: str) -> bool:
 
     Example: `shows_subject("telegram")` → False
     """
-    return bool(getattr(_adapter_class(channel), "subjects", True))
+    return bool(getattr(adapter_class(channel), "subjects", True))
 
 
 @functools.cache
@@ -92,4 +92,4 @@ def status_commands(channel: str) -> dict[str, str]:
 
     Example: `status_commands("telegram")` → `{"es": "/estado", "en": "/status"}`
     """
-    return dict(getattr(_adapter_class(channel), "status_commands", None) or {})
+    return dict(getattr(adapter_class(channel), "status_commands", None) or {})

@@ -119,13 +119,14 @@ class DatabaseNotReady(RuntimeError):
     """The database lacks tables this version needs: `centralita migrate` creates them."""
 
 
-async def pending_migrations() -> list[str]:
-    """The migrations this version has and the connected database has not applied
-    (all of them for a new, empty database), in the order they would run."""
+async def pending_migrations() -> list[Any]:
+    """The migrations (tortoise `Migration`s: `.name`, `.initial`) this version has and
+    the connected database has not applied — all of them for a new, empty database — in
+    the order they would run."""
     from tortoise.migrations.executor import MigrationExecutor
 
     executor = MigrationExecutor(Tortoise.get_connection("default"), apps_config())
-    return [step.migration.name for step in await executor.plan() if not step.backward]
+    return [step.migration for step in await executor.plan() if not step.backward]
 
 
 @asynccontextmanager
@@ -140,8 +141,8 @@ async def database(url: str, *, upgrade: bool = False) -> AsyncIterator[None]:
     await init_db(url)
     try:
         if not upgrade and (missing := await pending_migrations()):
-            what = ("has no tables yet" if "0001_initial" in missing
-                    else f"lacks migration(s) {', '.join(missing)}")
+            what = ("has no tables yet" if any(m.initial for m in missing)
+                    else f"lacks migration(s) {', '.join(m.name for m in missing)}")
             raise DatabaseNotReady(f"the database {url} {what}: run `centralita migrate`")
         yield
     finally:

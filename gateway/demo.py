@@ -203,12 +203,12 @@ async def run_demo(out: Console, root: Path, *, keep_serving: bool = False) -> N
         maria = await Ticket.get(channel="telegram")
         card = maria.console_thread.split(":", 1)[1]
         await slack_api.block_action(PEDRO, AGENTS, card, "claim", str(maria.number))
-        await slack_api.message(AGENTS, PEDRO, "Hola María, tu pedido salió hoy por "
-                                "Chilexpress, llega mañana.", thread_ts=card)
+        answer = "Hola María, tu pedido salió hoy por Chilexpress, llega mañana."
+        await slack_api.message(AGENTS, PEDRO, answer, thread_ts=card)
         await settle()
         clock.advance(seconds=11)  # the undo window passes
         await settle()
-        if not any("Chilexpress" in s.get("text", "") for s in telegram_api.sent):
+        if not any(answer in s.get("text", "") for s in telegram_api.sent):
             raise DemoBroken("Pedro's answer from the Slack thread did not reach María")
         # 5. 13:40: nobody answered Ana yet: her progress update.
         at(datetime(2026, 11, 23, 13, 40, tzinfo=TZ), "no news for Ana in 4 business hours")

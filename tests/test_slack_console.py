@@ -121,12 +121,8 @@ async def test_a_customer_message_makes_a_card_and_the_agents_reply_reaches_her(
 
 async def test_pedro_is_an_agent_even_when_the_server_booted_a_minute_ago(
         console: Console, monkeypatch: pytest.MonkeyPatch) -> None:
-    # systemd starts the gateway at boot: time.monotonic() counts from boot, so it is small.
-    import types
-
-    import adapters.slack.adapter as slack_adapter
-
-    monkeypatch.setattr(slack_adapter, "time", types.SimpleNamespace(monotonic=lambda: 60.0))
+    # systemd starts the gateway at boot: monotonic time counts from boot, so it is small.
+    monkeypatch.setattr(console.slack.clock, "monotonic", lambda: 60.0)
     await console.customer_writes("Hola, mi pedido no llegó")
     ts = await console.card_of(1001)
     await console.sandbox.message(AGENTS, PEDRO, "Hola María, sale hoy.", thread_ts=ts)

@@ -26,7 +26,6 @@ import contextlib
 import logging
 import math
 import re
-import time
 from collections.abc import Collection
 from datetime import timedelta
 from typing import Any, ClassVar
@@ -108,8 +107,8 @@ class SlackAdapter:
         self._threads: dict[int, str] = {}                 # ticket number → "C…:ts"
         self._held: dict[str, tuple[int, str, int]] = {}   # "C…:ts" → (outbox id, text, №)
         self._dms: dict[str, str] = {}                     # user id → DM channel id
-        # (when fetched, by time.monotonic(); who): never fetched yet, whatever the clock
-        # says — monotonic time counts from boot, so 0.0 would look fresh for 5 minutes
+        # (when fetched, by self.clock.monotonic(); who): never fetched yet, whatever the
+        # clock says — monotonic time counts from boot, so 0.0 would look fresh for 5 min
         self._members: tuple[float, set[str]] = (-math.inf, set())
         self._names: dict[str, str] = {}
         self._socket: Any = None
@@ -159,7 +158,7 @@ class SlackAdapter:
         if user in self.settings.agent_group:
             return True
         stamp, members = self._members
-        if time.monotonic() - stamp > MEMBERS_TTL:
+        if self.clock.monotonic() - stamp > MEMBERS_TTL:
             members = set()
             for channel in self.agents_channels():
                 with contextlib.suppress(SlackApiError):
@@ -171,7 +170,7 @@ class SlackAdapter:
                         cursor = (page.get("response_metadata") or {}).get("next_cursor")
                         if not cursor:
                             break
-            self._members = (time.monotonic(), members)
+            self._members = (self.clock.monotonic(), members)
         return user in members
 
     async def name_of(self, user: str) -> str:
