@@ -16,8 +16,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from gateway.adapter import Sink
-from gateway.messages import DeliveryError, Inbound, Outbound, Receipt, TransientError
+from gateway.core.adapter import Sink
+from gateway.core.messages import DeliveryError, Inbound, Outbound, Receipt, TransientError
 
 __all__ = ["MemoryAdapter", "TransientError"]
 

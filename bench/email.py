@@ -43,8 +43,8 @@ from adapters.email.settings import EmailSettings, MailboxSettings
 from adapters.email.tokens import ReplyTokens
 from adapters.memory import MemoryAdapter
 from gateway.app import assemble
-from gateway.db import init_db, migrate
 from gateway.settings import load_settings
+from gateway.store.db import init_db, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "email_corpus"

@@ -34,10 +34,10 @@ from tortoise import Tortoise
 
 from adapters.memory import MemoryAdapter
 from gateway.app import assemble, settle_memory
-from gateway.db import SQLITE_PRAGMAS, init_db, migrate
-from gateway.messages import Inbound, Outbound, Party, ThreadHint
-from gateway.report import percentile
+from gateway.core.messages import Inbound, Outbound, Party, ThreadHint
+from gateway.desk.report import percentile
 from gateway.settings import load_settings
+from gateway.store.db import SQLITE_PRAGMAS, init_db, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -34,9 +34,9 @@ from tortoise import Tortoise
 
 from adapters.memory import MemoryAdapter
 from gateway.app import assemble
-from gateway.db import init_db, migrate
-from gateway.messages import Inbound, Party, ThreadHint
+from gateway.core.messages import Inbound, Party, ThreadHint
 from gateway.settings import load_settings
+from gateway.store.db import init_db, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKETS = 1000
@@ -89,7 +89,7 @@ async def bench(pending: int, per_minute: int, minutes: float, workdir: Path) ->
         await channel.inject(Inbound(
             channel="telegram", sender=Party("customer", str(1000 + i), f"Cliente {i}"),
             text="Hola", external_id=f"b{i}", thread=ThreadHint(conversation=str(1000 + i))))
-    from gateway.models import ScheduledAction, Ticket
+    from gateway.store.models import ScheduledAction, Ticket
 
     await ScheduledAction.all().update(status="cancelled")  # only what we plant counts
     ticket_ids = await Ticket.all().values_list("id", flat=True)

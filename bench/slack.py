@@ -39,13 +39,13 @@ from tortoise import Tortoise
 from adapters.memory import MemoryAdapter
 from adapters.slack.adapter import SlackAdapter
 from gateway.app import assemble
-from gateway.db import init_db, migrate
-from gateway.http import free_port, http_app, serve
-from gateway.messages import Inbound, Outbound, Party, ThreadHint
-from gateway.models import Ticket
-from gateway.report import percentile
+from gateway.core.messages import Inbound, Outbound, Party, ThreadHint
+from gateway.desk.report import percentile
 from gateway.sandbox.slack import SlackSandbox
 from gateway.settings import load_settings
+from gateway.store.db import init_db, migrate
+from gateway.store.models import Ticket
+from gateway.web.http import free_port, http_app, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENTS, PEDRO = "C0AGENTS", "U0PEDRO"

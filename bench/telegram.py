@@ -44,10 +44,10 @@ from tortoise import Tortoise
 from adapters.memory import MemoryAdapter
 from adapters.telegram.adapter import TelegramAdapter
 from gateway.app import assemble
-from gateway.db import init_db, migrate
-from gateway.report import percentile
+from gateway.desk.report import percentile
 from gateway.sandbox.telegram import TelegramSandbox
 from gateway.settings import load_settings
+from gateway.store.db import init_db, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,11 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.adapter import Adapter, channel_factories
-from gateway.clock import Clock
-from gateway.outbox import Outbox
-from gateway.pipeline import Gateway
-from gateway.responder import Responder, responder_factories
+from gateway.core.adapter import Adapter, channel_factories
+from gateway.core.clock import Clock
+from gateway.core.responder import Responder, responder_factories
+from gateway.outbox.dispatcher import Outbox
+from gateway.pipeline.receive import Gateway
 from gateway.services import Services
 from gateway.settings import Settings, SettingsError
 from scheduler.runner import Scheduler

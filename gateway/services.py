@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from gateway import bulk
-from gateway.adapter import status_commands
-from gateway.clock import Clock, SystemClock
-from gateway.hours import BusinessHours
-from gateway.models import Template, Ticket
+from gateway.core.adapter import status_commands
+from gateway.core.clock import Clock, SystemClock
+from gateway.core.hours import BusinessHours
 from gateway.settings import Settings, SlaSettings
-from gateway.templates import TemplateEngine, TemplateSource
+from gateway.store import bulk
+from gateway.store.models import Template, Ticket
+from gateway.texts.engine import TemplateEngine, TemplateSource
 
 
 class SlaClock:

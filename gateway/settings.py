@@ -32,7 +32,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings import SettingsError as EnvSourceError
 
-from gateway.hours import BusinessHours, HoursError
+from gateway.core.hours import BusinessHours, HoursError
 
 Locale = Literal["es", "en"]
 M = TypeVar("M", bound=BaseModel)
@@ -238,7 +238,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _replies_make_sense(self) -> Settings:
-        from gateway.templates import TemplateEngine, TemplateError
+        from gateway.texts.engine import TemplateEngine, TemplateError
 
         engine = TemplateEngine(default_locale=self.gateway.default_locale,
                                 timezone=self.hours.timezone)

@@ -6,7 +6,7 @@ Example notice: "Nuevo ticket #1001 por telegram de María: Hola, mi pedido no l
 
 from __future__ import annotations
 
-from gateway.responder import Context
+from gateway.core.responder import Context
 
 
 class NotifyAgents:

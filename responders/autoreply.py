@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from gateway.models import OutboxItem
-from gateway.notices import audit
-from gateway.responder import Context
+from gateway.core.responder import Context
+from gateway.desk.notices import audit
+from gateway.store.models import OutboxItem
 
 ACK_KEYS = ["ack", "ack_closed"]
 RECENT_ACK = "autoreply.recent_ack"

@@ -12,8 +12,8 @@ Example: Pedro writes "Tu pedido sale hoy" in the ticket's Slack thread â†’ MarÃ
 
 from __future__ import annotations
 
-from gateway.responder import Context
-from gateway.tickets import canned_reply
+from gateway.core.responder import Context
+from gateway.desk.tickets import canned_reply
 
 
 class RelayAgentReply:

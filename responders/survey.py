@@ -10,9 +10,9 @@ and she reads "¡Gracias por tu respuesta!".
 
 from __future__ import annotations
 
-from gateway.messages import SURVEY_SCORES
-from gateway.notices import audit
-from gateway.responder import Context
+from gateway.core.messages import SURVEY_SCORES
+from gateway.core.responder import Context
+from gateway.desk.notices import audit
 
 
 class RecordScore:

@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from gateway import bulk
-from gateway.models import ScheduledAction, Ticket
+from gateway.store import bulk
+from gateway.store.models import ScheduledAction, Ticket
 
 PROGRESS = ("progress",)
 FIRST_RESPONSE_SLA = ("sla_warn:first_response", "sla_breach:first_response")

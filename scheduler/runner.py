@@ -24,12 +24,12 @@ from tortoise import connections
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from gateway import notices
-from gateway.messages import Outbound
-from gateway.models import ScheduledAction, Ticket
+from gateway.core.messages import Outbound
+from gateway.desk import notices
 from gateway.services import Services
-from gateway.state import load_state, save_state
-from gateway.survey_links import survey_links
+from gateway.store.models import ScheduledAction, Ticket
+from gateway.store.state import load_state, save_state
+from gateway.web.survey import survey_links
 from scheduler import plan
 
 log = logging.getLogger("centralita.scheduler")

@@ -25,11 +25,11 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from adapters.memory import MemoryAdapter
 from gateway.app import App, assemble
-from gateway.clock import ManualClock
-from gateway.db import init_db, migrate
-from gateway.messages import Attachment, Inbound, Party, ThreadHint
-from gateway.pipeline import Accepted
+from gateway.core.clock import ManualClock
+from gateway.core.messages import Attachment, Inbound, Party, ThreadHint
+from gateway.pipeline.receive import Accepted
 from gateway.settings import Settings, load_settings
+from gateway.store.db import init_db, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 SANTIAGO = ZoneInfo("America/Santiago")

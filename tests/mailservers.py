@@ -30,7 +30,7 @@ from pathlib import Path
 from aioimaplib import IMAP4
 from aiosmtpd.controller import Controller
 
-from gateway.http import free_port
+from gateway.web.http import free_port
 
 USER = "soporte@example.test"
 SALES = "ventas@example.test"

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from gateway.auth import hash_password
-from gateway.http import http_app
-from gateway.models import AdminUser
-from gateway.models import Template as StoredTemplate
+from gateway.store.models import AdminUser
+from gateway.store.models import Template as StoredTemplate
+from gateway.web.auth import hash_password
+from gateway.web.http import http_app
 from tests.conftest import World
 
 PASSWORD = "una-clave-larga-1"

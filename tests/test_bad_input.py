@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.messages import Attachment, Inbound, Party
-from gateway.models import Attachment as StoredAttachment
-from gateway.models import AuditEvent, Message, Template, Ticket
-from gateway.pipeline import InboundRejected
+from gateway.core.messages import Attachment, Inbound, Party
+from gateway.pipeline.receive import InboundRejected
+from gateway.store.models import Attachment as StoredAttachment
+from gateway.store.models import AuditEvent, Message, Template, Ticket
 from tests.conftest import World, build_world, santiago
 
 

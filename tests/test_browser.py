@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.auth import hash_password
-from gateway.http import http_app, serve
-from gateway.models import AdminUser
-from gateway.models import Template as StoredTemplate
+from gateway.store.models import AdminUser
+from gateway.store.models import Template as StoredTemplate
+from gateway.web.auth import hash_password
+from gateway.web.http import http_app, serve
 from tests.conftest import ROOT, World
 from tests.mailservers import free_port
 

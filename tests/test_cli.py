@@ -204,7 +204,7 @@ def test_a_database_older_than_this_version_is_named_with_its_missing_migration(
     from tortoise import Tortoise
     from tortoise.migrations.api import migrate
 
-    from gateway.db import tortoise_config
+    from gateway.store.db import tortoise_config
 
     write_settings(tmp_path)
     url = f"sqlite://{tmp_path}/centralita.sqlite3"

@@ -3,8 +3,8 @@ channel commands (/start, /estado) answered without a ticket, and the survey sco
 
 from __future__ import annotations
 
-from gateway.messages import Inbound, Party, ThreadHint
-from gateway.models import AuditEvent, Message, OutboxItem, Ticket
+from gateway.core.messages import Inbound, Party, ThreadHint
+from gateway.store.models import AuditEvent, Message, OutboxItem, Ticket
 from tests.conftest import World
 
 
@@ -90,7 +90,7 @@ async def test_the_survey_score_is_stored_once_and_thanked_once(world: World) ->
 
 
 async def test_the_file_an_agent_attaches_reaches_the_customer(world: World) -> None:
-    from gateway.messages import Attachment
+    from gateway.core.messages import Attachment
 
     first = await world.write("email", "ana@example.test", "¿Me mandan la factura?",
                               external_id="<f1@x>")

@@ -14,10 +14,10 @@ from tortoise import Tortoise, connections
 from tortoise.exceptions import ValidationError
 from tortoise.transactions import in_transaction
 
-from gateway import bulk
-from gateway.db import database, init_db, migrate
-from gateway.models import Contact, Counter, Identity, OutboxItem, Ticket
-from gateway.sqlite_engine import LoopSqliteClient
+from gateway.store import bulk
+from gateway.store.db import database, init_db, migrate
+from gateway.store.models import Contact, Counter, Identity, OutboxItem, Ticket
+from gateway.store.sqlite_engine import LoopSqliteClient
 from tests.conftest import build_world, santiago
 
 

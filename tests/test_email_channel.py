@@ -19,8 +19,8 @@ from adapters.email.ids import normalize_id
 from adapters.email.settings import EmailSettings
 from adapters.memory import MemoryAdapter
 from gateway.app import App, assemble
-from gateway.clock import ManualClock
-from gateway.models import ChannelState, Message, OutboxItem, Ticket
+from gateway.core.clock import ManualClock
+from gateway.store.models import ChannelState, Message, OutboxItem, Ticket
 from tests.conftest import make_settings, santiago
 from tests.mailservers import PASSWORD, SALES, USER, Dovecot, SmtpSink, dovecot_missing, eventually
 

@@ -18,7 +18,7 @@ import adapters.email.parse as parse_module
 from adapters.email.parse import html_to_text, parse_email, strip_quoted
 from adapters.email.settings import EmailSettings, MailboxSettings
 from adapters.email.tokens import ReplyTokens
-from gateway.messages import Inbound
+from gateway.core.messages import Inbound
 
 CORPUS = Path(__file__).parent / "email_corpus"
 EXPECTED: dict[str, dict] = tomllib.loads((CORPUS / "expected.toml").read_text("utf-8"))

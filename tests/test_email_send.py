@@ -30,8 +30,8 @@ from adapters.email.ids import split_ids
 from adapters.email.settings import EmailSettings, MailboxSettings
 from adapters.email.smtp import send_smtp
 from adapters.email.tokens import ReplyTokens
-from gateway.http import free_port
-from gateway.messages import Attachment, Outbound, PermanentError, TransientError
+from gateway.core.messages import Attachment, Outbound, PermanentError, TransientError
+from gateway.web.http import free_port
 
 NOW = datetime(2026, 11, 22, 22, 30, tzinfo=ZoneInfo("America/Santiago"))
 MARIA = "maria@correo.example"

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import holidays
 import pytest
 
-from gateway import hours as hours_module
-from gateway.hours import BusinessHours, HoursError
+from gateway.core import hours as hours_module
+from gateway.core.hours import BusinessHours, HoursError
 
 SANTIAGO = ZoneInfo("America/Santiago")
 MADRID = ZoneInfo("Europe/Madrid")

@@ -11,9 +11,9 @@ import asyncio
 import pytest
 
 from adapters.memory import MemoryAdapter
-from gateway.messages import PermanentError, TransientError
-from gateway.models import AuditEvent, Message, OutboxItem
-from gateway.outbox import Outbox
+from gateway.core.messages import PermanentError, TransientError
+from gateway.outbox.dispatcher import Outbox
+from gateway.store.models import AuditEvent, Message, OutboxItem
 from tests.conftest import World
 
 

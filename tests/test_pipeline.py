@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.models import AuditEvent, Contact, Identity, Message, OutboxItem, Ticket
+from gateway.store.models import AuditEvent, Contact, Identity, Message, OutboxItem, Ticket
 from tests.conftest import World, build_world, santiago
 
 

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from adapters.email.compose import compose
 from adapters.email.settings import EmailSettings, MailboxSettings
 from adapters.email.tokens import ReplyTokens
-from gateway.messages import Outbound
-from gateway.templates import TemplateEngine, TemplateError, TemplateSource
-from gateway.text import clean_line, clean_text
+from gateway.core.messages import Outbound
+from gateway.core.text import clean_line, clean_text
+from gateway.texts.engine import TemplateEngine, TemplateError, TemplateSource
 
 ENGINE = TemplateEngine(timezone="America/Santiago")
 CONTEXT = ENGINE.sample_context("ack")

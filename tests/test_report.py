@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.messages import Inbound, Outbound, Party, ThreadHint
-from gateway.models import Ticket
-from gateway.notices import queue
-from gateway.report import ChannelFigures, format_minutes, percentile, service_report
-from gateway.tickets import resolve
+from gateway.core.messages import Inbound, Outbound, Party, ThreadHint
+from gateway.desk.notices import queue
+from gateway.desk.report import ChannelFigures, format_minutes, percentile, service_report
+from gateway.desk.tickets import resolve
+from gateway.store.models import Ticket
 from tests.conftest import World, build_world, santiago
 from tests.test_cli import assert_user_error, centralita, write_settings
 

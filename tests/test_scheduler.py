@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway import tickets
-from gateway.models import AuditEvent, Message, ScheduledAction, Ticket
+from gateway.desk import tickets
+from gateway.store.models import AuditEvent, Message, ScheduledAction, Ticket
 from scheduler.runner import Scheduler
 from tests.conftest import ROOT, World, build_world, santiago
 
@@ -215,7 +215,7 @@ async def test_two_processes_on_postgresql_never_fire_the_same_action(
     script = tmp_path / "fire.py"
     script.write_text(textwrap.dedent(f"""
         import asyncio
-        from gateway.db import database
+        from gateway.store.db import database
         from gateway.services import Services
         from gateway.settings import load_settings
         from scheduler.runner import Scheduler

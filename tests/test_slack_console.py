@@ -15,9 +15,9 @@ import pytest
 from adapters.memory import MemoryAdapter
 from adapters.slack.adapter import SlackAdapter
 from gateway.app import App, assemble
-from gateway.http import http_app, serve
-from gateway.models import AuditEvent, Message, OutboxItem, ScheduledAction, Ticket
 from gateway.sandbox.slack import SlackSandbox
+from gateway.store.models import AuditEvent, Message, OutboxItem, ScheduledAction, Ticket
+from gateway.web.http import http_app, serve
 from tests.conftest import make_settings
 from tests.mailservers import eventually, free_port
 
@@ -46,7 +46,7 @@ class Console:
         return [p["text"] for p in self.sandbox.posted if p.get("thread_ts") == ts]
 
     async def customer_writes(self, text: str, address: str = MARIA, name: str = "María"):
-        from gateway.messages import Inbound, Party, ThreadHint
+        from gateway.core.messages import Inbound, Party, ThreadHint
 
         self.telegram_counter = getattr(self, "telegram_counter", 0) + 1
         return await self.telegram.inject(Inbound(
@@ -212,7 +212,7 @@ async def test_a_slack_dm_customer_gets_the_acknowledgement_in_the_dm(console: C
 
 
 async def test_a_slack_dm_customer_answers_the_survey_with_a_button(console: Console) -> None:
-    from gateway import notices, tickets
+    from gateway.desk import notices, tickets
 
     await console.sandbox.message("D0ROSA", "U0CLIENTE", "Hola, necesito ayuda",
                                   channel_type="im")
@@ -291,7 +291,7 @@ async def test_the_card_follows_a_slash_command_and_the_customer_reopening(
 
 async def _sla_warning(console: Console, ts: str) -> str:
     """The scheduler's first-response warning for #1001, as posted in its card's thread."""
-    from gateway import notices
+    from gateway.desk import notices
 
     ticket = await Ticket.get(number=1001)
     await notices.notify_agents(
@@ -326,8 +326,8 @@ async def test_an_sla_warning_tells_apart_two_agents_with_the_same_name(
 
 
 async def test_who_had_a_ticket_is_forgotten_once_it_is_closed(console: Console) -> None:
-    from gateway import notices
-    from gateway.models import ChannelState
+    from gateway.desk import notices
+    from gateway.store.models import ChannelState
 
     await console.customer_writes("Hola")
     ts = await console.card_of(1001)
@@ -346,7 +346,7 @@ async def test_who_had_a_ticket_is_forgotten_once_it_is_closed(console: Console)
 
 
 async def _gone(number: int) -> bool:
-    from gateway.models import ChannelState
+    from gateway.store.models import ChannelState
 
     return not await ChannelState.filter(channel="slack", key=f"assignee:{number}").exists()
 
@@ -420,7 +420,7 @@ async def test_ticket_commands_remind_pending_and_find(console: Console) -> None
 
 
 async def test_an_admin_edits_a_text_in_a_slack_modal(console: Console) -> None:
-    from gateway.models import Template
+    from gateway.store.models import Template
 
     # (real time here: the acknowledgement is "ack" or, out of hours, "ack_closed")
     key = "ack" if console.app.services.opening(console.app.services.clock.now())[0] \

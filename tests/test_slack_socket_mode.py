@@ -17,9 +17,9 @@ import pytest
 from adapters.memory import MemoryAdapter
 from adapters.slack.adapter import SlackAdapter
 from gateway.app import assemble
-from gateway.messages import Inbound, Party, ThreadHint
-from gateway.models import Ticket
+from gateway.core.messages import Inbound, Party, ThreadHint
 from gateway.sandbox.slack import SlackSandbox
+from gateway.store.models import Ticket
 from tests.conftest import make_settings
 from tests.mailservers import eventually
 

@@ -14,9 +14,9 @@ import httpx
 from adapters.email.compose import compose
 from adapters.email.settings import EmailSettings, MailboxSettings
 from adapters.email.tokens import ReplyTokens
-from gateway import tickets
-from gateway.http import http_app
-from gateway.models import AuditEvent, Ticket
+from gateway.desk import tickets
+from gateway.store.models import AuditEvent, Ticket
+from gateway.web.http import http_app
 from tests.conftest import World, build_world, santiago
 
 ANA = "ana@example.test"

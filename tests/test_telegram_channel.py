@@ -16,10 +16,10 @@ import pytest
 from adapters.memory import MemoryAdapter
 from adapters.telegram.adapter import TelegramAdapter
 from gateway.app import App, assemble
-from gateway.http import http_app, serve
-from gateway.messages import Inbound, Party, ThreadHint
-from gateway.models import Attachment, Message, OutboxItem, Ticket
+from gateway.core.messages import Inbound, Party, ThreadHint
 from gateway.sandbox.telegram import TelegramSandbox
+from gateway.store.models import Attachment, Message, OutboxItem, Ticket
+from gateway.web.http import http_app, serve
 from tests.conftest import make_settings
 from tests.mailservers import eventually, free_port
 
@@ -242,7 +242,7 @@ async def test_the_survey_button_stores_the_score_once(bot: Bot) -> None:
 
 
 def _survey(number: int):  # type: ignore[no-untyped-def]
-    from gateway.messages import Outbound
+    from gateway.core.messages import Outbound
 
     return Outbound(channel="telegram", recipient=str(MARIA), kind="survey",
                     ticket_number=number, automatic=True,

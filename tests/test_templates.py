@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.templates import Rendered, TemplateEngine, TemplateError, TemplateSource
+from gateway.texts.engine import Rendered, TemplateEngine, TemplateError, TemplateSource
 
 SCL = ZoneInfo("America/Santiago")
 SAT_2230 = datetime(2026, 11, 21, 22, 30, tzinfo=SCL)

@@ -22,9 +22,9 @@ from adapters.email.parse import parse_email
 from adapters.email.settings import EmailSettings, MailboxSettings
 from adapters.email.smtp import send_smtp
 from adapters.email.tokens import ReplyTokens
-from gateway.adapter import Sink
-from gateway.clock import Clock, SystemClock
-from gateway.messages import Inbound, Outbound, Receipt
+from gateway.core.adapter import Sink
+from gateway.core.clock import Clock, SystemClock
+from gateway.core.messages import Inbound, Outbound, Receipt
 from gateway.settings import Settings, SettingsError, channel_settings
 
 log = logging.getLogger("centralita.email")

@@ -8,7 +8,7 @@ characters: a customer name or subject can never add a header.
 
 Example:
     >>> from datetime import datetime, timezone
-    >>> from gateway.messages import Outbound
+    >>> from gateway.core.messages import Outbound
     >>> from adapters.email.settings import EmailSettings, MailboxSettings
     >>> from adapters.email.tokens import ReplyTokens
     >>> box = MailboxSettings(name="soporte", address="soporte@example.com",
@@ -42,7 +42,7 @@ from email.utils import format_datetime, formataddr, getaddresses, parseaddr
 from adapters.email.ids import make_message_id, normalize_id
 from adapters.email.settings import ADDRESS, EmailSettings, MailboxSettings
 from adapters.email.tokens import ReplyTokens
-from gateway.messages import SURVEY_SCORES, Attachment, Outbound, PermanentError, score_label
+from gateway.core.messages import SURVEY_SCORES, Attachment, Outbound, PermanentError, score_label
 
 _RE = re.compile(r"^\s*re\s*:", re.IGNORECASE)
 _URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
@@ -202,7 +202,7 @@ SURVEY_LEAD = {"es": "Responde con un número, o elige aquí:",
 
 
 def _survey_links(out: Outbound) -> list[str]:
-    """"1: https://…" lines for the survey's links (`gateway.survey_links`); mail has no
+    """"1: https://…" lines for the survey's links (`gateway.web.survey`); mail has no
     buttons, and the HTML part makes each one clickable."""
     links = out.extra.get("survey_links") or {}
     return [f"{score_label(score)}: {url}"

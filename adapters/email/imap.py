@@ -1,7 +1,7 @@
 """Reading one mailbox folder over IMAP: catch up by UID, then IDLE (or poll), forever.
 
 - Resume by UID: UIDVALIDITY and the last UID whose message was committed are stored
-  (`gateway.state`); after a restart only newer mail is fetched. If UIDVALIDITY changes
+  (`gateway.store.state`); after a restart only newer mail is fetched. If UIDVALIDITY changes
   the folder is re-scanned; the pipeline's dedup by Message-ID makes that safe.
 - A message counts as done only once `handle` returned (the gateway committed it); the
   stored UID moves after a whole fetched chunk is done, so a crash re-reads at most one
@@ -32,8 +32,8 @@ from email.utils import parsedate_to_datetime
 from aioimaplib import IMAP4, Abort, CommandTimeout
 
 from adapters.email.settings import EmailSettings, MailboxSettings
-from gateway.clock import Clock, SystemClock
-from gateway.state import load_state, save_state
+from gateway.core.clock import Clock, SystemClock
+from gateway.store.state import load_state, save_state
 
 log = logging.getLogger("centralita.email.imap")
 

@@ -54,7 +54,7 @@ import nh3
 from adapters.email.ids import normalize_id, split_ids
 from adapters.email.settings import EmailSettings, MailboxSettings
 from adapters.email.tokens import ReplyTokens
-from gateway.messages import Attachment, Inbound, Party, ThreadHint
+from gateway.core.messages import Attachment, Inbound, Party, ThreadHint
 
 __all__ = ["html_to_text", "parse_email", "strip_quoted"]
 

@@ -30,7 +30,7 @@ from aiosmtplib import (
 )
 
 from adapters.email.settings import MailboxSettings
-from gateway.messages import DeliveryError, PermanentError, TransientError
+from gateway.core.messages import DeliveryError, PermanentError, TransientError
 
 _E = TypeVar("_E", bound=BaseException)
 

@@ -38,10 +38,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import blocks
 from adapters.slack.settings import SlackSettings
-from gateway import notices, template_versions, tickets
-from gateway.adapter import Sink
-from gateway.clock import Clock, SystemClock
-from gateway.messages import (
+from gateway.core.adapter import Sink
+from gateway.core.clock import Clock, SystemClock
+from gateway.core.messages import (
     SURVEY_SCORES,
     Attachment,
     Inbound,
@@ -52,11 +51,13 @@ from gateway.messages import (
     ThreadHint,
     TransientError,
 )
-from gateway.models import ChannelState
-from gateway.pipeline import InboundRejected
+from gateway.desk import notices, tickets
+from gateway.pipeline.receive import InboundRejected
 from gateway.settings import Settings, SettingsError, channel_settings
-from gateway.state import load_state, save_state
-from gateway.templates import TemplateEngine
+from gateway.store.models import ChannelState
+from gateway.store.state import load_state, save_state
+from gateway.texts import versions as template_versions
+from gateway.texts.engine import TemplateEngine
 
 log = logging.getLogger("centralita.slack")
 
@@ -551,7 +552,7 @@ class SlackAdapter:
 
     async def _on_template_saved(self, ack: Any, body: dict[str, Any],
                                  view: dict[str, Any]) -> None:
-        from gateway.templates import TemplateError
+        from gateway.texts.engine import TemplateError
 
         user = (body.get("user") or {}).get("id", "")
         if user not in self.settings.admins:

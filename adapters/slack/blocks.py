@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.messages import SURVEY_SCORES, score_label
+from gateway.core.messages import SURVEY_SCORES, score_label
 
 _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]+))?>")
 _MENTION = re.compile(r"<([@#!])([^|>]+)(?:\|([^>]+))?>")

@@ -44,9 +44,9 @@ from telegram.warnings import PTBDeprecationWarning
 
 from adapters.telegram.convert import command, message_ref, platform_id, split_text
 from adapters.telegram.settings import TelegramSettings
-from gateway.adapter import Sink
-from gateway.clock import Clock, SystemClock
-from gateway.messages import (
+from gateway.core.adapter import Sink
+from gateway.core.clock import Clock, SystemClock
+from gateway.core.messages import (
     SURVEY_SCORES,
     Attachment,
     Inbound,
@@ -58,9 +58,9 @@ from gateway.messages import (
     TransientError,
     score_label,
 )
-from gateway.pipeline import InboundRejected
+from gateway.pipeline.receive import InboundRejected
 from gateway.settings import Settings, SettingsError, channel_settings
-from gateway.state import load_state, save_state
+from gateway.store.state import load_state, save_state
 
 log = logging.getLogger("centralita.telegram")
 OFFSET_EVERY = 1.0  # seconds between stores of the polling offset (see _save_offset)

@@ -47,7 +47,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from gateway.http import QuietServer, start_server
+from gateway.web.http import QuietServer, start_server
 
 TEXT_LIMIT = 40_000         # longer text is truncated silently
 BLOCKS_LIMIT = 50

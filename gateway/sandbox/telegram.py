@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.http import QuietServer, start_server
+from gateway.web.http import QuietServer, start_server
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024

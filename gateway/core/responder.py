@@ -27,11 +27,11 @@ from datetime import datetime
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from gateway.messages import Inbound
+from gateway.core.messages import Inbound
 
 if TYPE_CHECKING:
-    from gateway.models import Contact, Message, Ticket
     from gateway.services import Services
+    from gateway.store.models import Contact, Message, Ticket
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ The price: while SQLite works (a commit's fsync, a long report query, waiting fo
 another process's write lock up to `busy_timeout`) nothing else in the process runs, and
 SQLite's own work no longer uses a second core. That shows only when the loop is full of
 other work (README: Telegram at 150 updates/s). It is used for the gateway's one runtime
-connection only (`gateway.db`), never for migrations, which open a second connection to
+connection only (`gateway.store.db`), never for migrations, which open a second connection to
 the same file: two on one thread would wait on each other.
 
 Example:
     >>> tortoise_config("sqlite://data/c.sqlite3", inline=True)[   # doctest: +SKIP
     ...     "connections"]["default"]["engine"]
-    'gateway.sqlite_engine'
+    'gateway.store.sqlite_engine'
 """
 
 from __future__ import annotations

@@ -28,10 +28,10 @@ from starlette.routing import Route
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from gateway.messages import SURVEY_SCORES, Inbound, Party, ThreadHint
-from gateway.models import ChannelState, Ticket
-from gateway.notices import customer_address
-from gateway.state import load_state
+from gateway.core.messages import SURVEY_SCORES, Inbound, Party, ThreadHint
+from gateway.desk.notices import customer_address
+from gateway.store.models import ChannelState, Ticket
+from gateway.store.state import load_state
 
 log = logging.getLogger("centralita.survey")
 

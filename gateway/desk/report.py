@@ -22,9 +22,9 @@ from typing import Any
 
 from tortoise.functions import Count
 
-from gateway.hours import BusinessHours
-from gateway.models import Message, OutboxItem, Ticket
+from gateway.core.hours import BusinessHours
 from gateway.services import SlaClock
+from gateway.store.models import Message, OutboxItem, Ticket
 
 ALL = "all"
 DONE_STATUSES = ("resolved", "closed")

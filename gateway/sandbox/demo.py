@@ -31,10 +31,10 @@ from rich.table import Table
 from rich.text import Text
 from tortoise import Tortoise
 
-from gateway.clock import ManualClock
-from gateway.db import init_db, migrate
-from gateway.http import free_port
+from gateway.core.clock import ManualClock
 from gateway.settings import Settings, load_settings
+from gateway.store.db import init_db, migrate
+from gateway.web.http import free_port
 
 TZ = ZoneInfo("America/Santiago")
 AGENTS, PEDRO, ROSA = "C0AGENTS", "U0PEDRO", "U0ROSA"
@@ -105,11 +105,11 @@ async def run_demo(out: Console, root: Path, *, keep_serving: bool = False) -> N
     from adapters.slack.adapter import SlackAdapter
     from adapters.telegram.adapter import TelegramAdapter
     from gateway.app import assemble
-    from gateway.http import http_app, serve
-    from gateway.models import Ticket
-    from gateway.report import format_minutes, service_report
+    from gateway.desk.report import format_minutes, service_report
     from gateway.sandbox.slack import SlackSandbox
     from gateway.sandbox.telegram import TelegramSandbox
+    from gateway.store.models import Ticket
+    from gateway.web.http import http_app, serve
 
     logging.getLogger("centralita").setLevel(logging.WARNING)
     # Simulated time jumps hours at a time: every action is "late" by design here.
@@ -272,8 +272,8 @@ async def _serve_admin(out: Console, listen: str, now: datetime) -> None:
     import secrets
     import signal
 
-    from gateway.auth import hash_password
-    from gateway.models import AdminUser
+    from gateway.store.models import AdminUser
+    from gateway.web.auth import hash_password
 
     password = secrets.token_urlsafe(12)
     await AdminUser.create(username="demo", password_hash=hash_password(password),

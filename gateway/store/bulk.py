@@ -24,7 +24,7 @@ from tortoise import fields
 from tortoise.exceptions import ValidationError
 from tortoise.models import Model
 
-from gateway.db import sqlite_time
+from gateway.store.db import sqlite_time
 
 M = TypeVar("M", bound=Model)
 
@@ -42,7 +42,7 @@ def _layout(model: type[Model]) -> tuple[tuple[str, str, Any], ...]:
     )
 
 
-# SQLite stores a datetime as UTC text (gateway.db). Converting here rather than in
+# SQLite stores a datetime as UTC text (gateway.store.db). Converting here rather than in
 # sqlite3's adapter keeps that Python work off the database thread (where it holds the
 # GIL), and a batch's rows share a few instants (now, its due times): each is converted
 # once.
@@ -85,7 +85,7 @@ def _converter(model: type[Model], field: Any, dialect: str) -> Callable[[Any], 
     if isinstance(field, fields.DatetimeField):
         def moment(value: Any) -> Any:
             if value is None or (value.__class__ is datetime and value.tzinfo is not None):
-                return value  # the driver converts it (gateway.db: UTC text on SQLite)
+                return value  # the driver converts it (gateway.store.db: UTC text on SQLite)
             return general(value)
         return moment
     if isinstance(field, fields.JSONField):

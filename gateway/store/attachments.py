@@ -12,10 +12,10 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from gateway.messages import Attachment as AttachmentIn
-from gateway.models import Attachment, Message
+from gateway.core.messages import Attachment as AttachmentIn
+from gateway.core.text import clean_line
 from gateway.settings import Settings
-from gateway.text import clean_line
+from gateway.store.models import Attachment, Message
 
 
 def _write_once(directory: Path, digest: str, data: bytes) -> Path:

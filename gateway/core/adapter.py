@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from importlib.metadata import entry_points
 from typing import Protocol, runtime_checkable
 
-from gateway.messages import Inbound, Outbound, Receipt
+from gateway.core.messages import Inbound, Outbound, Receipt
 
 log = logging.getLogger("centralita.adapter")
 Sink = Callable[[Inbound], Awaitable[object]]

@@ -9,11 +9,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from gateway import bulk
-from gateway.adapter import shows_subject
-from gateway.messages import Outbound
-from gateway.models import AuditEvent, Contact, Identity, Message, OutboxItem, Ticket
+from gateway.core.adapter import shows_subject
+from gateway.core.messages import Outbound
 from gateway.services import Services
+from gateway.store import bulk
+from gateway.store.models import AuditEvent, Contact, Identity, Message, OutboxItem, Ticket
 
 log = logging.getLogger("centralita.notices")
 

@@ -7,7 +7,7 @@ SameSite=Strict, Secure behind https); every form carries a CSRF token. The JSON
 (`/api/…`, OpenAPI at `/api/docs`) takes the same admins with HTTP Basic.
 
 Example:
-    >>> app = admin_app(services)           # a FastAPI app; mounted by gateway.http
+    >>> app = admin_app(services)           # a FastAPI app; mounted by gateway.web.http
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ from jinja2 import DictLoader, Environment, select_autoescape
 from pydantic import BaseModel
 from tortoise.functions import Max
 
-from gateway import auth, template_versions
-from gateway.models import AdminUser, Ticket
-from gateway.models import Template as StoredTemplate
 from gateway.services import Services
-from gateway.state import load_state, save_state
-from gateway.templates import TemplateError, TemplateSource
+from gateway.store.models import AdminUser, Ticket
+from gateway.store.models import Template as StoredTemplate
+from gateway.store.state import load_state, save_state
+from gateway.texts import versions as template_versions
+from gateway.texts.engine import TemplateError, TemplateSource
+from gateway.web import auth
 
 COOKIE = "centralita_admin"
 LOCALES = ("es", "en")
@@ -236,7 +237,7 @@ def admin_app(services: Services) -> FastAPI:
     @app.get("/admin/", include_in_schema=False)
     async def dashboard(request: Request) -> Response:
         await require(request)
-        from gateway.report import service_report
+        from gateway.desk.report import service_report
 
         now = services.clock.now()
         tickets = await Ticket.all().values("status", "channel", "created_at",
@@ -302,7 +303,7 @@ def admin_app(services: Services) -> FastAPI:
         if ticket_number.strip().isdigit():
             ticket = await Ticket.get_or_none(number=int(ticket_number))
             if ticket is not None:
-                from gateway.models import Contact
+                from gateway.store.models import Contact
 
                 contact = await Contact.get(id=ticket.contact_id)  # type: ignore[attr-defined]
                 context = {**context, **services.template_context(

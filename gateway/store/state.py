@@ -15,7 +15,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from gateway.models import ChannelState
+from gateway.store.models import ChannelState
 
 
 async def load_state(channel: str, key: str) -> dict[str, Any]:

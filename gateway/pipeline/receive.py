@@ -30,10 +30,15 @@ from typing import Any, Protocol
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from gateway import bulk, notices
-from gateway.attachments import store_attachments
-from gateway.messages import SURVEY_SCORES, Inbound, Outbound, Party
-from gateway.models import (
+from gateway.core.messages import SURVEY_SCORES, Inbound, Outbound, Party
+from gateway.core.responder import Context, NotifyAgents, Reply, Responder, prepare_all
+from gateway.core.text import clean_line, clean_text
+from gateway.desk import notices
+from gateway.outbox.dispatcher import leased_for_hand_over
+from gateway.services import Services
+from gateway.store import bulk
+from gateway.store.attachments import store_attachments
+from gateway.store.models import (
     Attachment,
     AuditEvent,
     Contact,
@@ -43,11 +48,7 @@ from gateway.models import (
     ScheduledAction,
     Ticket,
 )
-from gateway.outbox import leased_for_hand_over
-from gateway.responder import Context, NotifyAgents, Reply, Responder, prepare_all
-from gateway.services import Services
-from gateway.templates import TemplateError
-from gateway.text import clean_line, clean_text
+from gateway.texts.engine import TemplateError
 from scheduler import plan
 
 log = logging.getLogger("centralita.pipeline")

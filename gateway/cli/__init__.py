@@ -27,12 +27,12 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from gateway.clock import ManualClock, SystemClock
-from gateway.db import DatabaseNotReady, database
-from gateway.db import migrate as run_migrations
-from gateway.messages import Inbound, Party, ThreadHint
-from gateway.pipeline import InboundRejected
+from gateway.core.clock import ManualClock, SystemClock
+from gateway.core.messages import Inbound, Party, ThreadHint
+from gateway.pipeline.receive import InboundRejected
 from gateway.settings import Settings, SettingsError, default_settings_path, load_settings
+from gateway.store.db import DatabaseNotReady, database
+from gateway.store.db import migrate as run_migrations
 
 T = TypeVar("T")
 
@@ -162,7 +162,7 @@ def run(ctx: typer.Context) -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            from gateway.http import http_app, serve
+            from gateway.web.http import http_app, serve
 
             # Webhooks and the admin pages, served before Telegram is told the URL.
             web = asyncio.create_task(serve(http_app(adapters, running.services,
@@ -203,8 +203,8 @@ def admin_create(
     """Create an admin, or set a new password for an existing one."""
     import os
 
-    from gateway.auth import hash_password
-    from gateway.models import AdminUser
+    from gateway.store.models import AdminUser
+    from gateway.web.auth import hash_password
 
     s = _settings(ctx)
     if password_env:
@@ -243,7 +243,7 @@ def demo(
     No accounts or credentials: the Telegram and Slack sandboxes, a local SMTP server and
     a temporary database; simulated time runs from Sunday 22:30 to the next Monday.
     """
-    from gateway.demo import main as play
+    from gateway.sandbox.demo import main as play
 
     play(out, Path(__file__).resolve().parent.parent, keep_serving=serve)
 
@@ -255,7 +255,7 @@ def schedule(
 ) -> None:
     """What the scheduler will do next: progress updates, SLA warnings, surveys, closing."""
     s = _settings(ctx)
-    from gateway.models import ScheduledAction
+    from gateway.store.models import ScheduledAction
 
     tz = s.hours.build().tz
 
@@ -327,7 +327,7 @@ def simulate(
             raise Failure(f"--text-file: cannot read {text_file}: {exc.strerror}") from None
     if eml is not None:
         channel = "email"
-    from gateway.adapter import adapter_class, channel_factories
+    from gateway.core.adapter import adapter_class, channel_factories
 
     if not hasattr(adapter_class(channel), "from_settings"):  # every adapter loads only here
         raise Failure(f"--channel: expected one of {', '.join(sorted(channel_factories()))}, "
@@ -425,7 +425,7 @@ def tickets(
 ) -> None:
     """List tickets, newest first."""
     s = _settings(ctx)
-    from gateway.models import TICKET_STATUSES, Ticket
+    from gateway.store.models import TICKET_STATUSES, Ticket
 
     if status is not None and status not in TICKET_STATUSES:
         raise Failure(f"--status: expected one of {', '.join(TICKET_STATUSES)}, got {status!r}")
@@ -468,7 +468,7 @@ def tickets(
 def ticket(ctx: typer.Context, number: int) -> None:
     """Show one ticket: the whole thread, notes, deliveries and audit."""
     s = _settings(ctx)
-    from gateway.models import AuditEvent, Identity, Message, OutboxItem, Ticket
+    from gateway.store.models import AuditEvent, Identity, Message, OutboxItem, Ticket
 
     tz = ZoneInfo(s.hours.timezone)
 
@@ -523,7 +523,7 @@ def report(
     resolution, CSAT and its response rate, and what is still unanswered.
     """
     s = _settings(ctx)
-    from gateway.report import format_minutes, service_report
+    from gateway.desk.report import format_minutes, service_report
     from gateway.services import Services
     from gateway.settings import parse_duration
 

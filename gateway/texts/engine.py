@@ -31,7 +31,7 @@ from jinja2 import meta, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import SecurityError
 
-from gateway.adapter import status_commands
+from gateway.core.adapter import status_commands
 
 log = logging.getLogger(__name__)
 
@@ -417,9 +417,9 @@ def _scan(ast: nodes.Template, allowed: Mapping[str, str], part: str) -> None:
 
 @functools.cache
 def _shipped() -> dict[str, dict[str, dict[str, TemplateSource]]]:
-    """locale -> key -> channel -> TemplateSource, from gateway/default_templates/*.toml."""
+    """locale -> key -> channel -> TemplateSource, from gateway/texts/defaults/*.toml."""
     out: dict[str, dict[str, dict[str, TemplateSource]]] = {}
-    for file in resources.files("gateway").joinpath("default_templates").iterdir():
+    for file in resources.files("gateway.texts").joinpath("defaults").iterdir():
         if not file.name.endswith(".toml"):
             continue
         locale = file.name.removesuffix(".toml")

@@ -32,13 +32,13 @@ from tortoise import connections
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from gateway import bulk
-from gateway.adapter import Adapter
-from gateway.attachments import load_attachments
-from gateway.messages import Outbound, PermanentError, TransientError
-from gateway.models import AuditEvent, Message, OutboxItem, Ticket
-from gateway.notices import delivery_failed
+from gateway.core.adapter import Adapter
+from gateway.core.messages import Outbound, PermanentError, TransientError
+from gateway.desk.notices import delivery_failed
 from gateway.services import Services
+from gateway.store import bulk
+from gateway.store.attachments import load_attachments
+from gateway.store.models import AuditEvent, Message, OutboxItem, Ticket
 
 log = logging.getLogger("centralita.outbox")
 

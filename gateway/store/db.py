@@ -24,14 +24,14 @@ from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate as tortoise_migrate
 
-MODELS = ["gateway.models"]
+MODELS = ["gateway.store.models"]
 
 
 def apps_config() -> dict[str, Any]:
     """tortoise's `apps` table: one app, our models and migrations (a new dict each
     time, since tortoise keeps what it is given)."""
     return {"models": {"models": list(MODELS), "default_connection": "default",
-                       "migrations": "gateway.migrations"}}
+                       "migrations": "gateway.store.migrations"}}
 
 
 def _utc_text(value: datetime) -> str:
@@ -77,11 +77,11 @@ def sqlite_path(url: str) -> Path | None:
 
 def tortoise_config(url: str, *, inline: bool = False) -> dict[str, Any]:
     """tortoise's configuration; `inline` runs SQLite on the event loop's thread
-    (`gateway.sqlite_engine`), for the one connection the running gateway uses."""
+    (`gateway.store.sqlite_engine`), for the one connection the running gateway uses."""
     connection: str | dict[str, Any] = normalise_url(url)
     if inline and is_sqlite(url):
         connection = expand_db_url(connection)
-        connection["engine"] = "gateway.sqlite_engine"
+        connection["engine"] = "gateway.store.sqlite_engine"
     return {
         "connections": {"default": connection},
         "apps": apps_config(),
@@ -99,7 +99,7 @@ def _prepare(url: str) -> None:
 async def init_db(url: str) -> None:
     """Open the connection (in this task's context; see LIBRARIES.md on contextvars).
 
-    On SQLite its statements run on the event loop's thread (`gateway.sqlite_engine`)."""
+    On SQLite its statements run on the event loop's thread (`gateway.store.sqlite_engine`)."""
     _prepare(url)
     await Tortoise.init(config=tortoise_config(url, inline=True),
                         _enable_global_fallback=True)

@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from gateway.adapter import Adapter
-from gateway.messages import Inbound
+from gateway.core.adapter import Adapter
+from gateway.core.messages import Inbound
 
 
 def http_routes(adapters: Mapping[str, Adapter]) -> list[Any]:
@@ -34,17 +34,17 @@ def http_app(adapters: Mapping[str, Adapter], services: Any = None,
              receive: Callable[[Inbound], Awaitable[Any]] | None = None) -> Starlette:
     """Health check, the adapters' webhook routes, (given `receive`, the gateway's entry
     point) the survey links' pages, and (given `services`) the admin pages and JSON API
-    (gateway.admin)."""
+    (gateway.web.admin)."""
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "channels": sorted(adapters)})
 
     routes = [Route("/healthz", health), *http_routes(adapters)]
     if receive is not None:
-        from gateway.survey_links import survey_routes
+        from gateway.web.survey import survey_routes
 
         routes += survey_routes(receive)
     if services is not None:
-        from gateway.admin import admin_app
+        from gateway.web.admin import admin_app
 
         routes.append(Mount("/", app=admin_app(services)))
     return Starlette(routes=routes)

@@ -17,9 +17,9 @@ from typing import Any
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
-from gateway.models import Contact, Message, OutboxItem, Ticket
-from gateway.notices import audit
-from gateway.templates import TemplateSource
+from gateway.desk.notices import audit
+from gateway.store.models import Contact, Message, OutboxItem, Ticket
+from gateway.texts.engine import TemplateSource
 from scheduler import plan
 
 PRIORITIES = ("low", "normal", "high", "urgent")

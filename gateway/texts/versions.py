@@ -12,8 +12,8 @@ from datetime import datetime
 
 from tortoise.functions import Max
 
-from gateway.models import Template
-from gateway.templates import TemplateEngine
+from gateway.store.models import Template
+from gateway.texts.engine import TemplateEngine
 
 
 async def current_text(engine: TemplateEngine, key: str, locale: str,
