@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import html
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -44,6 +45,8 @@ _PAGES = {
            "confirm": "Send my score", "thanks": "Thank you! Your score for request #{n} "
            "was saved.", "bad": "This link is not valid."},
 }
+_HTML = Environment(loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+                    autoescape=select_autoescape(default=True), keep_trailing_newline=True)
 
 
 async def _secret() -> bytes:
@@ -75,12 +78,12 @@ async def survey_links(services: Any, number: int) -> dict[str, str]:
             for score in SURVEY_SCORES}
 
 
-def _page(locale: str, body: str, status: int = 200) -> HTMLResponse:
+def _page(locale: str, page: str, status: int = 200, **values: Any) -> HTMLResponse:
+    """The page templates/survey.html: `page` is "ask", "thanks" or "bad"."""
     words = _PAGES.get(locale, _PAGES["es"])
     return HTMLResponse(
-        f'<!DOCTYPE html>\n<html lang="{locale}"><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(words['title'])}</title></head>\n<body>\n{body}\n</body></html>\n",
+        _HTML.get_template("survey.html").render(locale=locale, words=words, page=page,
+                                                 **values),
         status_code=status, headers={"Content-Security-Policy": "default-src 'none'; "
                                      "style-src 'unsafe-inline'; form-action 'self'",
                                      "X-Frame-Options": "DENY", "Cache-Control": "no-store"})
@@ -95,20 +98,16 @@ def survey_routes(receive: Callable[[Inbound], Awaitable[Any]]) -> list[Route]:
         token = str(form.get("t") or request.query_params.get("t") or "")
         ticket = await Ticket.get_or_none(number=number)
         locale = ticket.locale if ticket is not None and ticket.locale in _PAGES else "es"
-        words = _PAGES[locale]
         if ticket is None or str(score) not in SURVEY_SCORES or not hmac.compare_digest(
                 token, _token(await _secret(), number, score)):
-            return _page(locale, f"<p>{html.escape(words['bad'])}</p>", 403)
+            return _page(locale, "bad", 403)
         if request.method == "GET":
-            return _page(locale, (
-                f"<p>{html.escape(words['ask'].format(n=number))} "
-                f"<strong>{score}/{SURVEY_SCORES[-1]}</strong></p>"
-                f'<form method="post"><input type="hidden" name="t" value="{token}">'
-                f"<button>{html.escape(words['confirm'])}</button></form>"))
+            return _page(locale, "ask", number=number, score=score,
+                         top=SURVEY_SCORES[-1], token=token)
         await receive(Inbound(
             channel=ticket.channel, sender=Party("customer", await customer_address(ticket)),
             text=str(score), kind="score", external_id=f"survey-link:{number}:{score}",
             thread=ThreadHint(ticket_number=number, verified=True)))
-        return _page(locale, f"<p>{html.escape(words['thanks'].format(n=number))}</p>")
+        return _page(locale, "thanks", number=number)
 
     return [Route("/survey/{number:int}/{score:int}", answer, methods=["GET", "POST"])]
