@@ -35,7 +35,6 @@ class MailboxSettings(BaseModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
     address: str
     display_name: str = ""            # shown in From: "Soporte Ejemplo <soporte@…>"
-    plus_addressing: bool = True      # the server delivers soporte+anything@ to soporte@
     # IMAP (aioimaplib has no STARTTLS: implicit TLS on 993, or plain on a trusted network)
     imap_host: str
     imap_port: int = Field(993, ge=1, le=65535)
