@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from gateway.core.adapter import Sink
+from gateway.core.adapter import Port
 from gateway.core.messages import DeliveryError, Inbound, Outbound, Receipt, TransientError
 
 __all__ = ["MemoryAdapter", "TransientError"]
@@ -28,21 +28,21 @@ class MemoryAdapter:
     def __init__(self, channel: str = "memory", **_settings: Any) -> None:
         self.channel = channel
         self.sent: list[Outbound] = []
-        self.sink: Sink | None = None
+        self.port: Port | None = None
         self.after_send: Callable[[Outbound], None] | None = None
         self._failures: deque[DeliveryError] = deque()
         # platform ids: unique per adapter, like a platform's, without a uuid per send
         self._process = uuid.uuid4().hex[:12]
         self._ids = itertools.count(1)
 
-    async def start(self, sink: Sink) -> None:
-        self.sink = sink
+    async def start(self, port: Port) -> None:
+        self.port = port
 
     async def inject(self, inbound: Inbound) -> Any:
         """Hand a message to the gateway as the platform would; returns what it accepted."""
-        if self.sink is None:
+        if self.port is None:
             raise RuntimeError("the memory adapter was not started")
-        return await self.sink(inbound)
+        return await self.port.receive(inbound)
 
     def fail_next(self, *errors: DeliveryError) -> None:
         """The next sends raise these errors, in order."""
@@ -57,4 +57,4 @@ class MemoryAdapter:
         return Receipt(platform_id=f"{self.channel}-{self._process}-{next(self._ids)}")
 
     async def stop(self) -> None:
-        self.sink = None
+        self.port = None

@@ -1,28 +1,32 @@
-"""The one place that assembles a running gateway from settings.
+"""The one place that assembles a running gateway from settings, and runs it.
 
 It is the only code that knows concrete adapters and responders, and it finds them by
-name through entry points (`centralita.adapters`, `centralita.responders`).
+name through entry points (`centralita.adapters`, `centralita.responders`). `App.run`
+owns the lifecycle — the HTTP app, the adapters, the outbox, the scheduler, and the
+order they stop in — for `centralita run`, the demo, the benchmarks and the tests.
 
 Example:
-    >>> adapters = {"telegram": MemoryAdapter("telegram")}         # doctest: +SKIP
-    >>> app = assemble(load_settings(), adapters=adapters)          # doctest: +SKIP
-    >>> await app.gateway.receive(inbound)                          # doctest: +SKIP
+    >>> app = assemble(load_settings(), adapters=build_adapters(settings))  # doctest: +SKIP
+    >>> await app.run(stop_event)                                            # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.core.adapter import Adapter, channel_factories
+from gateway.core.adapter import Adapter, capabilities_of, channel_factories
 from gateway.core.clock import Clock
 from gateway.core.responder import Responder, responder_factories
 from gateway.outbox.dispatcher import Outbox
 from gateway.pipeline.receive import Gateway
 from gateway.services import Services
 from gateway.settings import Settings, SettingsError
+from gateway.web.http import http_app, serve
 from scheduler.runner import Scheduler
 
 
@@ -62,6 +66,9 @@ def build_adapters(settings: Settings, clock: Clock | None = None,
 
 @dataclass
 class App:
+    """A gateway assembled around its adapters (see `assemble`)."""
+
+    settings: Settings
     services: Services
     gateway: Gateway
     outbox: Outbox
@@ -69,12 +76,53 @@ class App:
     scheduler: Scheduler
 
     async def start(self) -> None:
+        """Start receiving on every channel."""
         for adapter in self.adapters.values():
-            await adapter.start(self.gateway.receive)
+            await adapter.start(self.gateway)
 
     async def stop(self) -> None:
         for adapter in self.adapters.values():
             await adapter.stop()
+
+    def http(self) -> Any:
+        """The HTTP app: health, the adapters' webhooks, survey links, admin pages."""
+        return http_app(self.adapters, self.services, self.gateway.receive)
+
+    async def run(self, stop: asyncio.Event, *, listen: str | None = "",
+                  dispatch: bool = True, tick: bool = True,
+                  started: Callable[[], None] | None = None) -> None:
+        """Run until `stop` is set: the HTTP app on `listen` ("" = `[http] listen`, None =
+        none) before the adapters start (Telegram must find its webhook up), then the
+        adapters, the outbox (`dispatch`) and the scheduler's ticker (`tick`). It stops in
+        the reverse order and lets the outbox record what it sent; nothing pending is
+        lost, it waits in the database. `started` is called once everything runs.
+
+        Without `dispatch` or `tick` the caller steps them (`outbox.dispatch_once`,
+        `scheduler.run_due`), as the demo does on its simulated clock."""
+        listen = self.settings.http.listen if listen == "" else listen
+        halt_web = asyncio.Event()
+        web = asyncio.create_task(serve(self.http(), listen, halt_web)) if listen else None
+        dispatcher: asyncio.Task[None] | None = None
+        try:
+            await self.start()
+            if dispatch:
+                dispatcher = asyncio.create_task(self.outbox.run(stop))
+            if tick:
+                await self.scheduler.start()
+            if started is not None:
+                started()
+            await stop.wait()
+        finally:
+            stop.set()
+            await self.scheduler.stop()
+            await self.stop()
+            self.outbox.wake()
+            if dispatcher is not None:
+                await dispatcher
+            halt_web.set()
+            if web is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await web
 
 
 def settle_memory() -> None:
@@ -85,7 +133,7 @@ def settle_memory() -> None:
     50–90 ms in the middle of the pipeline (measured with `python -m bench.pipeline`),
     which every message arriving meanwhile waits for. After `gc.freeze()` a full
     collection sees only what the running gateway makes: 4–11 ms. Call it once, after
-    `App.start()` (`centralita run` does).
+    the adapters start (`centralita run` does).
     """
     gc.collect()
     gc.freeze()
@@ -93,15 +141,18 @@ def settle_memory() -> None:
 
 def assemble(settings: Settings, *, adapters: Mapping[str, Adapter], clock: Clock | None = None,
              accept_any_channel: bool = False) -> App:
-    """Wire services, responders, the pipeline and the outbox around `adapters`.
+    """Wire services, responders, the pipeline, the outbox and the scheduler around
+    `adapters`, registering what each channel can show.
 
     The gateway accepts messages only from the channels of `adapters` (plus any channel
     when `accept_any_channel`, as `centralita simulate` does).
     """
-    services = Services.from_settings(settings, clock)
+    services = Services.from_settings(settings, clock, channels={
+        name: capabilities_of(name, adapter) for name, adapter in adapters.items()})
     outbox = Outbox(adapters, services)
     channels = None if accept_any_channel else set(adapters)
     gateway = Gateway(services, load_responders(settings), channels=channels,
                       dispatcher=outbox)
-    return App(services=services, gateway=gateway, outbox=outbox, adapters=dict(adapters),
-               scheduler=Scheduler(services, wake=outbox.wake))
+    return App(settings=settings, services=services, gateway=gateway, outbox=outbox,
+               adapters=dict(adapters),
+               scheduler=Scheduler(services, on_due=gateway.due, wake=outbox.wake))

@@ -8,11 +8,12 @@ Example:
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from gateway.core.adapter import status_commands
+from gateway.core.adapter import Capabilities, ChannelRegistry
 from gateway.core.clock import Clock, SystemClock
 from gateway.core.hours import BusinessHours
 from gateway.settings import Settings, SlaSettings
@@ -100,24 +101,29 @@ class Services:
     templates: TemplateEngine
     store: DbTemplateStore
     clock: Clock = field(default_factory=SystemClock)
+    # What each channel can show (subjects, buttons, status commands).
+    capabilities: ChannelRegistry = field(default_factory=ChannelRegistry)
     _summaries: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Services:
+    def from_settings(cls, settings: Settings, clock: Clock | None = None,
+                      channels: Mapping[str, Capabilities] | None = None) -> Services:
         hours = settings.hours.build()
         store = DbTemplateStore()
-        return cls(
-            settings=settings,
-            hours=hours,
-            sla=SlaClock(settings.sla, hours),
-            templates=TemplateEngine(
-                default_locale=settings.gateway.default_locale,
-                timezone=settings.hours.timezone,
-                store=store,
-            ),
-            store=store,
-            clock=clock or SystemClock(),
-        )
+        registry = ChannelRegistry(channels)
+        return cls(settings=settings, hours=hours, sla=SlaClock(settings.sla, hours),
+                   templates=TemplateEngine(default_locale=settings.gateway.default_locale,
+                                            timezone=settings.hours.timezone, store=store,
+                                            capabilities=registry),
+                   store=store, clock=clock or SystemClock(), capabilities=registry)
+
+    def shows_subject(self, channel: str) -> bool:
+        return self.capabilities(channel).subjects
+
+    @property
+    def console_locale(self) -> str:
+        """The language of the agents' console texts."""
+        return self.settings.agents.locale or self.settings.gateway.default_locale
 
     def hours_summary(self, locale: str) -> str:
         """The readable weekly schedule (hours never change while running)."""
@@ -132,7 +138,7 @@ class Services:
         configured = self.settings.channels.get(channel, {}).get("status_command")
         if isinstance(configured, str):
             return configured
-        return status_commands(channel).get(locale, "")
+        return self.capabilities(channel).status_commands.get(locale, "")
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 (one Services per process)
     def opening(self, now: datetime) -> tuple[bool, datetime | None]:
@@ -164,6 +170,7 @@ class Services:
                 "channel": ticket.channel,
                 "status": ticket.status,
                 "priority": ticket.priority,
+                "assignee": ticket.assignee or "",
                 "url": "",
             },
             "channel": ticket.channel,

@@ -184,14 +184,28 @@ class AttachmentSettings(Section):
 
 
 class AgentsSettings(Section):
-    console: str = ""
-    channel: str = ""
+    """The agents' console: where notices go, who counts as an agent or an admin there,
+    which room each ticket goes to, and the console's language."""
+
+    console: str = ""                  # the adapter agents work in (e.g. "slack"); "" = log
+    channel: str = ""                  # the default agents' room there, e.g. "C0AGENTS"
+    # Agents' room per customer channel, mailbox or tag; `channel` otherwise.
+    # Keys: "telegram", "email", "email:ventas" (a mailbox), "tag:billing".
+    routes: dict[str, str] = Field(default_factory=dict)
+    members: list[str] = Field(default_factory=list)  # console ids who are agents anywhere
+    admins: list[str] = Field(default_factory=list)   # console ids who may edit texts there
     note_prefix: str = "//"
     undo_seconds: int = Field(10, ge=0)
+    locale: Locale | None = None       # the console's language; default_locale when unset
+
+    def rooms(self) -> set[str]:
+        """Every agents' room: members of any of them are agents."""
+        return {room for room in (self.channel, *self.routes.values()) if room}
 
 
 class RespondersSettings(Section):
-    order: list[str] = Field(default_factory=lambda: ["survey", "relay", "autoreply", "agents"])
+    order: list[str] = Field(default_factory=lambda: [
+        "mirror", "followups", "commands", "survey", "relay", "autoreply", "agents"])
 
 
 class Settings(BaseSettings):

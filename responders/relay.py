@@ -13,7 +13,7 @@ Example: Pedro writes "Tu pedido sale hoy" in the ticket's Slack thread â†’ MarÃ
 from __future__ import annotations
 
 from gateway.core.responder import Context
-from gateway.desk.tickets import canned_reply
+from gateway.desk.replies import canned_reply
 
 
 class RelayAgentReply:
@@ -25,7 +25,8 @@ class RelayAgentReply:
             inbound.text.strip() or inbound.attachments)
 
     def matches_ticket(self, ctx: Context) -> bool:
-        return ctx.ticket.status != "closed"  # a closed ticket's thread is for notes
+        # a closed ticket's thread is for notes
+        return ctx.ticket is not None and ctx.ticket.status != "closed"
 
     async def handle(self, ctx: Context) -> None:
         ctx.stop()
@@ -38,7 +39,7 @@ class RelayAgentReply:
         agent = ctx.inbound.sender.name or ctx.inbound.sender.address
         words = {}
         if ctx.inbound.kind == "canned":  # `/ticket reply N name`: a reply from [replies]
-            words["text"] = await canned_reply(ctx.services, ctx.ticket.number,
+            words["text"] = await canned_reply(ctx.services, ctx.ticket.number,  # type: ignore[union-attr]
                                                ctx.inbound.text.strip(), agent)
         ctx.reply("agent_reply", automatic=False, hold_seconds=hold, agent={"name": agent},
                   **words)

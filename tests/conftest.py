@@ -26,8 +26,8 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from adapters.memory import MemoryAdapter
 from gateway.app import App, assemble
 from gateway.core.clock import ManualClock
-from gateway.core.messages import Attachment, Inbound, Party, ThreadHint
-from gateway.pipeline.receive import Accepted
+from gateway.core.commands import Actor, Command, CommandResult
+from gateway.core.messages import Accepted, Attachment, Inbound, Party, ThreadHint
 from gateway.settings import Settings, load_settings
 from gateway.store.db import init_db, migrate
 
@@ -37,6 +37,10 @@ PG_URL = os.environ.get("CENTRALITA_TEST_PG", "postgres://postgres@127.0.0.1:543
 TABLES = ("admin_user", "channel_state", "audit_event", "scheduled_action", "outbox",
           "attachment", "message",
           "template", "ticket", "identity", "counter", "contact")
+
+
+# An agent on the tests' console ("agents", room C0AGENTS).
+LAURA = Actor(console="agents", address="U0LAURA", name="Laura", rooms=frozenset({"C0AGENTS"}))
 
 
 def santiago(*args: int) -> datetime:
@@ -150,6 +154,12 @@ class World:
             automated=automated, internal=internal, attachments=attachments, locale=locale,
             raw=raw)
         return await self.channels[channel].inject(inbound)
+
+    async def agent_does(self, command: type[Command], *args: Any,
+                         who: Actor | None = None) -> CommandResult:
+        """An agent gives a command on the console, e.g. `agent_does(Resolve, 1001)`;
+        Laura, of the agents' room, unless `who` says otherwise."""
+        return await self.app.gateway.command(command(who or LAURA, *args))  # type: ignore[call-arg]
 
     async def deliver(self, rounds: int = 20) -> int:
         """Run the outbox until nothing is due now; returns rows handled."""

@@ -154,7 +154,7 @@ def acknowledgement(**overrides: Any) -> Outbound:
         "channel": "email", "recipient": MARIA, "kind": "ack", "automatic": True,
         "ticket_number": 1042, "reply_to": (HER_MAIL,),
         "text": "Hola María, tu número de solicitud es el #1042.\n\nTe respondemos mañana.",
-        "extra": {"ticket_subject": "Mi pedido no llegó", "locale": "es"},
+        "ticket_subject": "Mi pedido no llegó", "locale": "es",
     }
     values.update(overrides)
     return Outbound(**values)
@@ -208,7 +208,7 @@ async def test_her_third_mail_in_the_thread_gets_every_id_in_order_and_one_tag(
 ) -> None:
     thread = ("first@mail.gmail.com", "centralita.1.ab@centralita.example", HER_MAIL)
     await deliver(acknowledgement(
-        reply_to=thread, extra={"ticket_subject": "RE: Mi pedido no llegó [#1042]"},
+        reply_to=thread, ticket_subject="RE: Mi pedido no llegó [#1042]",
     ), mailbox(server.port))
 
     mail = server.mailroom.mail()
@@ -361,7 +361,7 @@ async def test_line_breaks_in_subject_and_names_never_create_a_header(server: Se
     box = mailbox(server.port, display_name="Soporte\r\nBcc: spy@evil.example")
     await deliver(acknowledgement(
         subject="Hola\r\nBcc: x@evil.example\r\n\r\n<html>pwned\u2028X-Evil: 2",
-        extra={"locale": "es\r\nX-Evil: 1"},
+        locale="es\r\nX-Evil: 1", ticket_subject="",
         recipient="María <maria@correo.example>",
     ), box)
 

@@ -88,7 +88,7 @@ def test_no_text_puts_a_line_break_into_an_email_header(subject: str, ticket_sub
     out = Outbound(channel="email", recipient="maria@example.org", text=text,
                    subject=subject, ticket_number=1042, automatic=True,
                    reply_to=("abc@mail.example.org",),
-                   extra={"ticket_subject": ticket_subject, "locale": "es"})
+                   ticket_subject=ticket_subject, locale="es")
     message, _ = compose(out, mailbox=BOX, settings=EmailSettings(), tokens=ReplyTokens("s"),
                          now=datetime(2026, 11, 22, tzinfo=UTC))
     wire = message.as_bytes(policy=policy.SMTP)

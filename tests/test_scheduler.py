@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.desk import tickets
+from gateway.core.commands import Pending, Resolve
 from gateway.store.models import AuditEvent, Message, ScheduledAction, Ticket
 from scheduler.runner import Scheduler
 from tests.conftest import ROOT, World, build_world, santiago
@@ -112,7 +112,7 @@ async def test_no_warning_when_an_agent_answered_in_time(world: World) -> None:
 
 async def test_after_resolution_thanks_survey_check_in_and_close(world: World) -> None:
     first = await world.write("telegram", "555", "Hola", name="María")
-    await tickets.resolve(first.ticket_number, "Laura", world.clock.now())
+    await world.agent_does(Resolve, first.ticket_number)
     await tick(world)
     assert kinds(world)[-1] == "resolved"
     world.clock.advance(hours=1)
@@ -133,7 +133,7 @@ async def test_after_resolution_thanks_survey_check_in_and_close(world: World) -
 async def test_a_customer_reply_after_resolution_reopens_and_cancels_what_was_coming(
         world: World) -> None:
     first = await world.write("telegram", "555", "Hola", name="María")
-    await tickets.resolve(first.ticket_number, "Laura", world.clock.now())
+    await world.agent_does(Resolve, first.ticket_number)
     await tick(world)
     world.clock.advance(minutes=30)
     await world.write("telegram", "555", "En realidad sigue fallando", name="María")
@@ -147,7 +147,7 @@ async def test_a_customer_reply_after_resolution_reopens_and_cancels_what_was_co
 
 async def test_an_email_customer_answers_the_survey_with_a_number(world: World) -> None:
     first = await world.write("email", "ana@example.test", "Consulta", external_id="<a1@x>")
-    await tickets.resolve(first.ticket_number, "Laura", world.clock.now())
+    await world.agent_does(Resolve, first.ticket_number)
     await tick(world)
     world.clock.advance(hours=1)
     await tick(world)
@@ -163,7 +163,7 @@ async def test_an_email_customer_answers_the_survey_with_a_number(world: World) 
 
 async def test_pending_on_the_customer_reminds_then_resolves(world: World) -> None:
     first = await world.write("telegram", "555", "Hola", name="María")
-    await tickets.set_pending(first.ticket_number, "Laura", world.clock.now())
+    await world.agent_does(Pending, first.ticket_number)
     await tick(world)
     world.clock.advance(days=2)
     await tick(world)
@@ -177,11 +177,12 @@ async def test_pending_on_the_customer_reminds_then_resolves(world: World) -> No
 
 async def test_a_restart_fires_what_came_due_while_down_exactly_once(world: World) -> None:
     first = await world.write("telegram", "555", "Hola", name="María")
-    await tickets.resolve(first.ticket_number, "Laura", world.clock.now())
+    await world.agent_does(Resolve, first.ticket_number)
     await tick(world)
     # The gateway is down for three days; a new process comes up.
     world.clock.advance(days=3)
-    restarted = Scheduler(world.app.services, wake=world.app.outbox.wake)
+    restarted = Scheduler(world.app.services, on_due=world.app.gateway.due,
+                          wake=world.app.outbox.wake)
     assert await restarted.run_due() == 2  # the survey and the check-in, late
     assert max(restarted.lateness) >= timedelta(days=2).total_seconds()
     assert await restarted.run_due() == 0
@@ -216,16 +217,15 @@ async def test_two_processes_on_postgresql_never_fire_the_same_action(
     script.write_text(textwrap.dedent(f"""
         import asyncio
         from gateway.store.db import database
-        from gateway.services import Services
+        from gateway.app import assemble
         from gateway.settings import load_settings
-        from scheduler.runner import Scheduler
 
         async def main():
             settings = load_settings({str(ROOT / "settings.toml")!r},
                                      database={{"url": {db_url!r}}},
                                      scheduler={{"batch": 7}})
             async with database(settings.database.url):
-                runner = Scheduler(Services.from_settings(settings))
+                runner = assemble(settings, adapters={{}}).scheduler
                 fired = 0
                 while (n := await runner.run_due()):
                     fired += n

@@ -95,7 +95,8 @@ def test_the_shipped_settings_file_loads_as_it_is() -> None:
     assert settings.gateway.default_locale == "es"
     assert settings.outbox.backoff_max == timedelta(hours=1)
     assert settings.autoreply.window == timedelta(minutes=10)
-    assert settings.responders.order == ["survey", "relay", "autoreply", "agents"]
+    assert settings.responders.order == ["mirror", "followups", "commands", "survey",
+                                         "relay", "autoreply", "agents"]
     assert settings.hours.build().summary("es") == "lunes a viernes, de 9:00 a 19:00 hrs"
     assert len(KEYS) > 30  # the parser below really saw the file
 
@@ -267,7 +268,8 @@ def test_an_admin_who_orders_a_responder_that_is_not_installed_is_told_which_are
 
 def test_the_shipped_responders_are_installed() -> None:
     names = [type(r).__name__ for r in load_responders(load_settings(SHIPPED))]
-    assert names == ["RecordScore", "RelayAgentReply", "AutoAcknowledge", "NotifyAgents"]
+    assert names == ["MirrorToConsole", "FollowUps", "CustomerCommands", "RecordScore",
+                     "RelayAgentReply", "AutoAcknowledge", "NotifyAgents"]
 
 
 def test_a_canned_reply_with_a_broken_text_names_its_key(tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ from adapters.slack.adapter import SlackAdapter
 from gateway.app import App, assemble
 from gateway.sandbox.slack import SlackSandbox
 from gateway.store.models import AuditEvent, Message, OutboxItem, ScheduledAction, Ticket
-from gateway.web.http import http_app, serve
 from tests.conftest import make_settings
 from tests.mailservers import eventually, free_port
 
@@ -72,27 +71,24 @@ async def console(db: str, tmp_path: Path) -> AsyncIterator[Console]:
     port = free_port()
     sandbox.set_gateway(f"http://127.0.0.1:{port}/slack/events")
     settings = make_settings(
-        tmp_path, agents={"console": "slack", "channel": AGENTS, "undo_seconds": 1},
+        tmp_path, agents={"console": "slack", "channel": AGENTS, "undo_seconds": 1,
+                          "admins": [PEDRO]},
         replies={"envio": {"es": "Hola {{ customer.first_name }}, tu pedido de la solicitud "
                                  "#{{ ticket.number }} salió hoy."}},
         outbox={"poll_interval": "0.1s", "backoff_base": "0.2s"},
         channels={"slack": {"bot_token": sandbox.bot_token,
                             "signing_secret": sandbox.signing_secret,
-                            "base_url": sandbox.api_url, "admins": [PEDRO]}})
+                            "base_url": sandbox.api_url}})
     slack = SlackAdapter.from_settings(settings)
     telegram = MemoryAdapter("telegram")
     app = assemble(settings, adapters={"slack": slack, "telegram": telegram})
-    stop = asyncio.Event()
-    web = asyncio.create_task(serve(http_app({"slack": slack}), f"127.0.0.1:{port}", stop))
-    await app.start()
-    dispatcher = asyncio.create_task(app.outbox.run(stop))
-    await asyncio.sleep(0.2)
+    stop, running = asyncio.Event(), asyncio.Event()
+    lifecycle = asyncio.create_task(app.run(stop, listen=f"127.0.0.1:{port}", tick=False,
+                                            started=running.set))
+    await asyncio.wait_for(running.wait(), 10)
     yield Console(app, slack, telegram, sandbox)
     stop.set()
-    app.outbox.wake()
-    await dispatcher
-    await web
-    await app.stop()
+    await lifecycle
     await sandbox.stop()
 
 
@@ -212,17 +208,12 @@ async def test_a_slack_dm_customer_gets_the_acknowledgement_in_the_dm(console: C
 
 
 async def test_a_slack_dm_customer_answers_the_survey_with_a_button(console: Console) -> None:
-    from gateway.desk import notices, tickets
-
     await console.sandbox.message("D0ROSA", "U0CLIENTE", "Hola, necesito ayuda",
                                   channel_type="im")
     await eventually(lambda: Ticket.get_or_none(number=1001))
-    now = console.app.services.clock.now()
-    await tickets.resolve(1001, "Pedro Soto", now)
+    await console.sandbox.slash_command(PEDRO, AGENTS, "/ticket", "resolve 1001")
     # The scheduler's survey, as it sends it: in her DM, with a button per score.
-    await notices.customer_message(console.app.services, await Ticket.get(number=1001),
-                                   "survey", now)
-    console.app.outbox.wake()
+    await _comes_due(console, 1001, "survey")
     await console.sandbox.wait_for(lambda: [p for p in console.sandbox.posted
                                             if p["channel"] == "D0ROSA" and p.get("blocks")])
     survey = next(p for p in console.sandbox.posted
@@ -266,7 +257,8 @@ async def test_editing_the_reply_inside_the_window_changes_what_is_sent(
     sent = await console.sandbox.message(AGENTS, PEDRO, "Llega el martes", thread_ts=ts)
     await console.sandbox.wait_for(lambda: console.sandbox.ephemerals)
     if restarted:  # the gateway restarted inside the undo window: it still knows
-        console.slack._held.clear()
+        console.slack._names.clear()
+        console.slack._members = (float("-inf"), {})
     await console.sandbox.message_changed(AGENTS, sent.ts, "Llega el miércoles",
                                           thread_ts=ts)
     reply = await eventually(lambda: [m for m in console.telegram.sent
@@ -289,16 +281,20 @@ async def test_the_card_follows_a_slash_command_and_the_customer_reopening(
     assert (await Ticket.get(number=1001)).status == "open"
 
 
-async def _sla_warning(console: Console, ts: str) -> str:
-    """The scheduler's first-response warning for #1001, as posted in its card's thread."""
-    from gateway.desk import notices
+async def _comes_due(console: Console, number: int, kind: str, **payload: str) -> None:
+    """The scheduler finds `kind` due for ticket `number` now, and fires it."""
+    ticket = await Ticket.get(number=number)
+    now = console.app.services.clock.now()
+    await ScheduledAction.create(ticket=ticket, kind=kind, due_at=now, payload=payload,
+                                 created_at=now)
+    assert await console.app.scheduler.run_due() >= 1
 
+
+async def _sla_warning(console: Console, ts: str) -> str:
+    """The scheduler's first-response breach for #1001, as posted in its card's thread."""
     ticket = await Ticket.get(number=1001)
-    await notices.notify_agents(
-        console.app.services, ticket, "sla_warning", console.app.services.clock.now(),
-        customer_name="", reason="primera respuesta: plazo vencido",
-        due_at=ticket.first_response_due, agent={"name": ticket.assignee})
-    console.app.outbox.wake()
+    await _comes_due(console, 1001, "sla_breach:first_response",
+                     target_due=ticket.first_response_due.isoformat())
     await console.sandbox.wait_for(lambda: any("vencido" in t for t in console.thread(ts)))
     return next(t for t in console.thread(ts) if "vencido" in t)
 
@@ -326,19 +322,16 @@ async def test_an_sla_warning_tells_apart_two_agents_with_the_same_name(
 
 
 async def test_who_had_a_ticket_is_forgotten_once_it_is_closed(console: Console) -> None:
-    from gateway.desk import notices
     from gateway.store.models import ChannelState
 
     await console.customer_writes("Hola")
     ts = await console.card_of(1001)
     await console.sandbox.block_action(PEDRO, AGENTS, ts, "claim", "1001")
     assert await ChannelState.filter(channel="slack", key="assignee:1001").exists()
-    # The scheduler closes the ticket (as it does after the check-in); the card shows it…
-    ticket = await Ticket.get(number=1001)
-    ticket.status = "closed"
-    await ticket.save(update_fields=["status"])
-    await notices.card_changed(console.app.services, ticket, console.app.services.clock.now())
-    console.app.outbox.wake()
+    # The scheduler closes the resolved ticket (as it does after the check-in); the card
+    # shows it…
+    await console.sandbox.block_action(PEDRO, AGENTS, ts, "resolve", "1001")
+    await _comes_due(console, 1001, "close")
     await console.sandbox.wait_for(lambda: any(
         u["ts"] == ts and "cerrado" in u["text"] for u in console.sandbox.updated))
     # …and the console no longer keeps who had it: no warning will name her again.
@@ -397,7 +390,7 @@ async def test_assign_and_priority_from_slash_ticket_are_audited_and_shown(
     await console.sandbox.wait_for(lambda: any(
         u["ts"] == ts and "Laura" in u["text"] for u in console.sandbox.updated))
     await console.sandbox.slash_command(PEDRO, AGENTS, "/ticket", "priority 1001 altísima")
-    assert "priority must be one of" in console.sandbox.responses[-1]["text"]
+    assert "La prioridad debe ser una de" in console.sandbox.responses[-1]["text"]
 
 
 async def test_ticket_commands_remind_pending_and_find(console: Console) -> None:

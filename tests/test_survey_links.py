@@ -14,7 +14,7 @@ import httpx
 from adapters.email.compose import compose
 from adapters.email.settings import EmailSettings, MailboxSettings
 from adapters.email.tokens import ReplyTokens
-from gateway.desk import tickets
+from gateway.core.commands import Resolve
 from gateway.store.models import AuditEvent, Ticket
 from gateway.web.http import http_app
 from tests.conftest import World, build_world, santiago
@@ -35,13 +35,14 @@ def _client(world: World) -> httpx.AsyncClient:
 
 async def _survey_to_ana(world: World) -> dict[str, str]:
     first = await world.write("email", ANA, "Hola, no puedo entrar a mi cuenta", name="Ana")
-    await tickets.resolve(first.ticket_number, "Laura", world.clock.now())
+    await world.agent_does(Resolve, first.ticket_number)
     await world.app.scheduler.run_due()  # the resolution message
     world.clock.advance(hours=1)
     await world.app.scheduler.run_due()  # the survey
     await world.deliver()
     survey = next(m for m in world.sent_to("email") if m.kind == "survey")
-    return survey.extra["survey_links"]
+    assert survey.survey is not None and survey.survey.ticket_number == 1001
+    return dict(survey.survey.links)
 
 
 async def test_anas_survey_mail_carries_a_link_per_score(db: str, tmp_path) -> None:
@@ -97,10 +98,10 @@ async def test_a_forged_or_borrowed_link_is_refused(db: str, tmp_path) -> None:
 
 async def test_without_a_public_url_the_survey_has_no_links(world: World) -> None:
     first = await world.write("email", ANA, "Hola", name="Ana")
-    await tickets.resolve(first.ticket_number, "Laura", world.clock.now())
+    await world.agent_does(Resolve, first.ticket_number)
     await world.app.scheduler.run_due()
     world.clock.advance(hours=1)
     await world.app.scheduler.run_due()
     await world.deliver()
     survey = next(m for m in world.sent_to("email") if m.kind == "survey")
-    assert "survey_links" not in survey.extra
+    assert survey.survey is not None and not survey.survey.links

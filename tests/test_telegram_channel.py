@@ -19,7 +19,6 @@ from gateway.app import App, assemble
 from gateway.core.messages import Inbound, Party, ThreadHint
 from gateway.sandbox.telegram import TelegramSandbox
 from gateway.store.models import Attachment, Message, OutboxItem, Ticket
-from gateway.web.http import http_app, serve
 from tests.conftest import make_settings
 from tests.mailservers import eventually, free_port
 
@@ -52,16 +51,14 @@ class Bot:
     agents: MemoryAdapter
     sandbox: TelegramSandbox
     stop: asyncio.Event
-    dispatcher: asyncio.Task[None]
+    lifecycle: asyncio.Task[None]
 
     def said_to(self, chat: int) -> list[str]:
         return [s.get("text") or "" for s in self.sandbox.sent if s["chat_id"] == chat]
 
     async def close(self) -> None:
         self.stop.set()
-        self.app.outbox.wake()
-        await self.dispatcher
-        await self.app.stop()
+        await self.lifecycle
 
 
 def telegram_settings(tmp_path: Path, sandbox: TelegramSandbox, **telegram: Any):
@@ -74,15 +71,29 @@ def telegram_settings(tmp_path: Path, sandbox: TelegramSandbox, **telegram: Any)
                          outbox={"poll_interval": "0.1s", "backoff_base": "0.2s"}, http=http)
 
 
-async def open_bot(tmp_path: Path, sandbox: TelegramSandbox, **telegram: Any) -> Bot:
+async def open_bot(tmp_path: Path, sandbox: TelegramSandbox, *, listen: str | None = None,
+                   **telegram: Any) -> Bot:
+    """The gateway running (`App.run`): Telegram, the memory console, the outbox, and
+    the HTTP app on `listen` when given."""
     settings = telegram_settings(tmp_path, sandbox, **telegram)
     adapter = TelegramAdapter.from_settings(settings)
     agents = MemoryAdapter("agents")
     app = assemble(settings, adapters={"telegram": adapter, "agents": agents})
-    await app.start()
-    stop = asyncio.Event()
-    dispatcher = asyncio.create_task(app.outbox.run(stop))
-    return Bot(app, adapter, agents, sandbox, stop, dispatcher)
+    stop, running = asyncio.Event(), asyncio.Event()
+    lifecycle = asyncio.create_task(app.run(stop, listen=listen, tick=False,
+                                            started=running.set))
+    await asyncio.wait_for(running.wait(), 10)
+    return Bot(app, adapter, agents, sandbox, stop, lifecycle)
+
+
+class CrashingPort:
+    """The gateway as the adapter sees it, with `receive` replaced."""
+
+    def __init__(self, gateway: Any, receive: Any) -> None:
+        self._gateway, self.receive = gateway, receive
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._gateway, name)
 
 
 @pytest.fixture
@@ -150,7 +161,7 @@ async def test_a_crash_before_or_after_the_commit_repeats_nothing(
             raise RuntimeError("crash between the commit and storing the offset")
         return accepted
 
-    running.telegram.sink = crashing
+    running.telegram.port = CrashingPort(running.app.gateway, crashing)
     try:
         sandbox.inject_text(MARIA, "Hola")
         await sandbox.wait_sent(1, timeout=20)
@@ -182,10 +193,8 @@ async def test_the_webhook_refuses_a_wrong_secret_and_stores_after_the_right_one
         db: str, sandbox: TelegramSandbox, tmp_path: Path) -> None:
     port = free_port()
     running = await open_bot(tmp_path, sandbox, mode="webhook", webhook_secret="s3cret-hook",
-                             public_url=f"http://127.0.0.1:{port}")
-    stop = asyncio.Event()
-    web = asyncio.create_task(serve(http_app({"telegram": running.telegram}),
-                                    f"127.0.0.1:{port}", stop))
+                             public_url=f"http://127.0.0.1:{port}",
+                             listen=f"127.0.0.1:{port}")
     try:
         # Someone who is not Telegram posts an update.
         forged = {"update_id": 99, "message": {
@@ -204,8 +213,6 @@ async def test_the_webhook_refuses_a_wrong_secret_and_stores_after_the_right_one
         assert "#1001" in ack["text"]
         assert await Message.filter(direction="in").count() == 1
     finally:
-        stop.set()
-        await web
         await running.close()
 
 
@@ -242,10 +249,10 @@ async def test_the_survey_button_stores_the_score_once(bot: Bot) -> None:
 
 
 def _survey(number: int):  # type: ignore[no-untyped-def]
-    from gateway.core.messages import Outbound
+    from gateway.core.messages import Outbound, Survey
 
     return Outbound(channel="telegram", recipient=str(MARIA), kind="survey",
-                    ticket_number=number, automatic=True,
+                    ticket_number=number, automatic=True, survey=Survey(number),
                     text="¿Cómo evaluarías la atención que recibiste, de 1 a 5?")
 
 

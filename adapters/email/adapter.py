@@ -2,7 +2,7 @@
 
 A thin converter: raw mail → `Inbound` (parse.py), `Outbound` → MIME (compose.py); the
 reading loop is imap.py and the sending is smtp.py. Replies leave from the mailbox the
-customer wrote to (`Outbound.extra["mailbox"]`).
+customer wrote to (`Outbound.mailbox`).
 
 Example:
     >>> adapter = EmailAdapter.from_settings(load_settings())      # doctest: +SKIP
@@ -22,7 +22,7 @@ from adapters.email.parse import parse_email
 from adapters.email.settings import EmailSettings, MailboxSettings
 from adapters.email.smtp import send_smtp
 from adapters.email.tokens import ReplyTokens
-from gateway.core.adapter import Sink
+from gateway.core.adapter import Capabilities, Port
 from gateway.core.clock import Clock, SystemClock
 from gateway.core.messages import Inbound, Outbound, Receipt
 from gateway.settings import Settings, SettingsError, channel_settings
@@ -34,6 +34,7 @@ class EmailAdapter:
     """`start` reads every configured mailbox; `send` delivers one answer by SMTP."""
 
     channel = "email"
+    capabilities = Capabilities(subjects=True, buttons=False)  # links, not buttons
 
     def __init__(self, settings: EmailSettings, *, company: str = "", clock: Clock | None = None,
                  max_attachment: int = 20 * 1024 * 1024, progress: Progress | None = None
@@ -49,7 +50,7 @@ class EmailAdapter:
         self.readers: list[MailboxReader] = []
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._sink: Sink | None = None
+        self._port: Port | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None,
@@ -65,11 +66,12 @@ class EmailAdapter:
         return parse_email(raw, mailbox=mailbox, settings=self.settings, tokens=self.tokens,
                            max_attachment=self.max_attachment, received_at=received_at)
 
-    async def start(self, sink: Sink) -> None:
-        self._sink = sink
+    async def start(self, port: Port) -> None:
+        self._port = port
         self._stop.clear()
         for box in self.settings.mailboxes:
-            reader = MailboxReader(box, self.settings, clock=self.clock, progress=self.progress,
+            reader = MailboxReader(box, self.settings, state=port, clock=self.clock,
+                                   progress=self.progress,
                                    handle=lambda batch, box=box: self._receive(box, batch))
             self.readers.append(reader)
             self._tasks.append(asyncio.create_task(reader.run(self._stop),
@@ -79,9 +81,9 @@ class EmailAdapter:
                        batch: list[tuple[bytes, datetime | None]]) -> None:
         """Store a fetched chunk; returns once every message is committed (or raises, and
         the reader fetches the chunk again: dedup makes that safe)."""
-        assert self._sink is not None
+        assert self._port is not None
         inbounds = [self.parse(raw, box, date) for raw, date in batch]
-        results = await asyncio.gather(*(self._sink(i) for i in inbounds),
+        results = await asyncio.gather(*(self._port.receive(i) for i in inbounds),
                                        return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
@@ -89,7 +91,7 @@ class EmailAdapter:
                                f"{failed[0]!r}")
 
     async def send(self, message: Outbound) -> Receipt:
-        box = self.settings.mailbox(str(message.extra.get("mailbox", "")))
+        box = self.settings.mailbox(message.mailbox)
         mime, message_id = compose(message, mailbox=box, settings=self.settings,
                                    tokens=self.tokens, now=self.clock.now(),
                                    company=self.company)

@@ -16,7 +16,7 @@ Example:
     ...                       imap_user="soporte", smtp_host="smtp.example.com")
     >>> out = Outbound(channel="email", recipient="maria@example.org", text="Hola",
     ...                ticket_number=1042, automatic=True, reply_to=("abc@mail.example.org",),
-    ...                extra={"ticket_subject": "Mi pedido"})
+    ...                ticket_subject="Mi pedido")
     >>> now = datetime(2026, 11, 22, tzinfo=timezone.utc)
     >>> msg, message_id = compose(out, mailbox=box, settings=EmailSettings(),
     ...                           tokens=ReplyTokens(""), now=now)
@@ -144,7 +144,7 @@ def _subject(out: Outbound, settings: EmailSettings) -> str:
     """"Re: <the customer's subject> [#1042]" for anything answering the customer's mail
     (Gmail and others put a message in the conversation only when the subject matches);
     the template's subject for mail that starts a conversation."""
-    base = clean_header(out.extra.get("ticket_subject", ""))
+    base = clean_header(out.ticket_subject)
     subject = clean_header(out.subject)
     if base and (out.reply_to or not subject):
         subject = base if _RE.match(base) else f"Re: {base}"
@@ -204,7 +204,7 @@ SURVEY_LEAD = {"es": "Responde con un número, o elige aquí:",
 def _survey_links(out: Outbound) -> list[str]:
     """"1: https://…" lines for the survey's links (`gateway.web.survey`); mail has no
     buttons, and the HTML part makes each one clickable."""
-    links = out.extra.get("survey_links") or {}
+    links = dict(out.survey.links) if out.survey is not None else {}
     return [f"{score_label(score)}: {url}"
             for score, url in sorted(links.items())
             if score in SURVEY_SCORES and isinstance(url, str) and url.startswith(("https://",
@@ -236,7 +236,7 @@ def compose(out: Outbound, *, mailbox: MailboxSettings, settings: EmailSettings,
     """
     to_name, to_address = recipient_address(out.recipient)
     message_id = make_message_id(mailbox.domain)
-    locale = out.extra.get("locale")
+    locale = out.locale or None
     language = clean_header(locale).replace("_", "-") if locale else ""
     if not _LANGUAGE.fullmatch(language):
         language = ""

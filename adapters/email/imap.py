@@ -32,8 +32,9 @@ from email.utils import parsedate_to_datetime
 from aioimaplib import IMAP4, Abort, CommandTimeout
 
 from adapters.email.settings import EmailSettings, MailboxSettings
+from gateway.core.adapter import Port
+from gateway.core.backoff import Backoff
 from gateway.core.clock import Clock, SystemClock
-from gateway.store.state import load_state, save_state
 
 log = logging.getLogger("centralita.email.imap")
 
@@ -112,14 +113,15 @@ class MailboxReader:
     """Feeds every new mail of one mailbox folder to `handle`, in UID order."""
 
     def __init__(self, mailbox: MailboxSettings, settings: EmailSettings, *, handle: Handle,
-                 clock: Clock | None = None, progress: Progress | None = None,
+                 state: Port, clock: Clock | None = None, progress: Progress | None = None,
                  rng: Callable[[], float] = random.random) -> None:
         self.mailbox = mailbox
         self.settings = settings
         self.handle = handle
+        self.state = state  # where the folder's UIDVALIDITY and last UID are kept
         self.clock = clock or SystemClock()
         self.progress = progress
-        self.rng = rng
+        self.reconnect = Backoff(1, settings.reconnect_max.total_seconds(), rng=rng)
         self.key = f"{mailbox.name}/{mailbox.folder}"
         self.connected = asyncio.Event()  # set while a session is open (tests wait on it)
         self.sessions = 0
@@ -135,15 +137,14 @@ class MailboxReader:
             except (ImapError, Abort, CommandTimeout, TimeoutError, OSError, ssl.SSLError,
                     ConnectionError) as exc:
                 failures += 1
-                delay = min(self.settings.reconnect_max.total_seconds(),
-                            2 ** min(failures - 1, 16)) * (0.5 + self.rng() / 2)
+                delay = self.reconnect.delay(failures)
                 log.warning("mailbox %s: %s; reconnecting in %.1f s", self.key,
                             exc or type(exc).__name__, delay)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug must not stop the mailbox for good
                 failures += 1
-                delay = min(self.settings.reconnect_max.total_seconds(), 2 ** min(failures, 16))
+                delay = self.reconnect.delay(failures)
                 log.exception("mailbox %s: unexpected error; reconnecting in %.1f s",
                               self.key, delay)
             finally:
@@ -179,7 +180,7 @@ class MailboxReader:
         self.sessions += 1
         self.connected.set()
         log.info("mailbox %s: connected (UIDVALIDITY %s)", self.key, uidvalidity)
-        state = await load_state("email", self.key)
+        state = await self.state.load_state("email", self.key)
         if state and state.get("uidvalidity") != uidvalidity:
             log.warning("mailbox %s: UIDVALIDITY changed from %s to %s; re-scanning "
                         "(mail already stored is recognised by its Message-ID)",
@@ -257,8 +258,8 @@ class MailboxReader:
             messages = sorted(parse_fetch(_ok(response, "fetch")))
             await self.handle([(raw, date) for _, raw, date in messages])
             last_uid = chunk[-1]
-            await save_state("email", self.key, {"uidvalidity": uidvalidity,
-                                                 "last_uid": last_uid}, self.clock.now())
+            await self.state.save_state("email", self.key, {"uidvalidity": uidvalidity,
+                                                            "last_uid": last_uid})
             await self._processed(client, chunk)
             done += len(chunk)
             if self.progress is not None:

@@ -1,20 +1,16 @@
 """Slack: the agents' console, and a channel customers can write on (DMs to the bot).
 
+A converter, nothing more: Slack's events become `Inbound` messages (a customer's DM, a
+survey button) or typed agents' commands (a reply in a ticket's thread, a button on its
+card, `/ticket …`, an edit or a deletion inside the undo window), handed to the gateway;
+the core's views (cards, prompts, forms) and messages are drawn as Block Kit. Who may
+do what, which room a ticket goes to, the undo window and every word shown are the
+core's (`gateway.desk`).
+
 Built on slack-bolt's AsyncApp (HTTP Events API through the gateway's HTTP app, or
 Socket Mode). Bolt checks every HTTP request's signature and age (401 otherwise); events
 are handled before Bolt answers (`process_before_response`), so Slack retries anything
 that was not stored, and retries are no-ops (the gateway's dedup on "<channel>:<ts>").
-
-The console:
-- a new ticket posts a card (Block Kit) to its agents' channel, chosen by routes; the
-  card's thread is the ticket's conversation (customer messages and automatic answers are
-  copied in by the gateway);
-- an agent's reply in the thread goes to the customer on her own channel, held for the
-  undo window with an ephemeral "Undo / Make it a note" prompt; editing the Slack message
-  inside the window changes what is sent, deleting it cancels it; a reply starting with
-  the note prefix stays an internal note (confirmed with a 📝 reaction);
-- Claim, Resolve and Priority on the card; `/ticket status|resolve|reopen|assign|priority|
-  note|find`; only members of the agents' channels (or `agent_group`) act as agents.
 
 Example:
     >>> adapter = SlackAdapter.from_settings(load_settings())        # doctest: +SKIP
@@ -26,10 +22,7 @@ import contextlib
 import logging
 import math
 import re
-from collections.abc import Collection
-from datetime import timedelta
 from typing import Any, ClassVar
-from zoneinfo import ZoneInfo
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
@@ -38,12 +31,26 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import blocks
 from adapters.slack.settings import SlackSettings
-from gateway.core.adapter import Sink
+from gateway.core.adapter import Capabilities, Port
 from gateway.core.clock import Clock, SystemClock
+from gateway.core.commands import (
+    Actor,
+    Claim,
+    CommandResult,
+    EditTemplate,
+    Reply,
+    Resolve,
+    Retract,
+    Revise,
+    SetPriority,
+    Typed,
+    Withdraw,
+)
 from gateway.core.messages import (
     SURVEY_SCORES,
     Attachment,
     Inbound,
+    InboundRejected,
     Outbound,
     Party,
     PermanentError,
@@ -51,36 +58,27 @@ from gateway.core.messages import (
     ThreadHint,
     TransientError,
 )
-from gateway.desk import notices, tickets
-from gateway.pipeline.receive import InboundRejected
+from gateway.core.views import CLAIM, MAKE_NOTE, PRIORITY, RESOLVE, UNDO
 from gateway.settings import Settings, SettingsError, channel_settings
-from gateway.store.models import ChannelState
-from gateway.store.state import load_state, save_state
-from gateway.texts import versions as template_versions
-from gateway.texts.engine import TemplateEngine
 
 log = logging.getLogger("centralita.slack")
 
 PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "user_not_found",
              "cannot_dm_bot", "user_disabled", "msg_too_long", "invalid_blocks",
              "no_text", "invalid_auth", "account_inactive", "token_revoked"}
-MENTION_KINDS = frozenset({"sla_warning"})  # notices that @mention the assignee
 USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 SURVEY_ACTION = re.compile(f"^survey_score_({'|'.join(SURVEY_SCORES)})$")  # a button per score
-CARD_VERBS = frozenset({"resolve", "reopen", "pending", "assign", "priority"})
-HELD_FOR = timedelta(hours=1)  # how long an agent's reply is remembered for edits
-MEMBERS_TTL = 300  # seconds the agents' channel membership is cached
+MEMBERS_TTL = 300  # seconds the agents' rooms' membership is cached
 
 
 class SlackAdapter:
     """The console and the Slack customer channel (see the module docstring)."""
 
     channel = "slack"
-    subjects: ClassVar[bool] = False  # messages have no subject (gateway.adapter.shows_subject)
+    capabilities: ClassVar[Capabilities] = Capabilities(subjects=False, buttons=True)
 
-    def __init__(self, settings: SlackSettings, *, agents_channel: str, note_prefix: str = "//",
-                 undo_seconds: int = 10, timezone: str = "UTC", clock: Clock | None = None,
-                 replies: Collection[str] = ()) -> None:
+    def __init__(self, settings: SlackSettings, *, rooms: set[str],
+                 clock: Clock | None = None) -> None:
         token = settings.token()
         if not token:
             raise SettingsError(f"channels.slack.bot_token: no bot token (set it, or the "
@@ -92,25 +90,19 @@ class SlackAdapter:
             raise SettingsError("channels.slack.app_token: Socket Mode needs an app token "
                                 f"(xapp-…, or the variable {settings.app_token_env})")
         self.settings = settings
-        self.agents_channel = agents_channel
-        self.note_prefix = note_prefix
-        self.undo_seconds = undo_seconds
-        self.replies = sorted(replies)  # names of the canned replies ([replies])
-        self.tz = ZoneInfo(timezone)
+        self.rooms = rooms  # the agents' rooms: whose members it reports, whose threads it reads
         self.clock = clock or SystemClock()
         self.client = AsyncWebClient(token=token, base_url=settings.base_url)
         self.app = AsyncApp(client=self.client, signing_secret=settings.secret() or "unused",
                             process_before_response=True,
                             request_verification_enabled=settings.mode == "http")
         self.handler = AsyncSlackRequestHandler(self.app)
-        self.templates = TemplateEngine(timezone=timezone)  # validation of Slack edits
-        self.sink: Sink | None = None
-        self._threads: dict[int, str] = {}                 # ticket number → "C…:ts"
-        self._held: dict[str, tuple[int, str, int]] = {}   # "C…:ts" → (outbox id, text, №)
+        self.port: Port | None = None
         self._dms: dict[str, str] = {}                     # user id → DM channel id
-        # (when fetched, by self.clock.monotonic(); who): never fetched yet, whatever the
-        # clock says — monotonic time counts from boot, so 0.0 would look fresh for 5 min
-        self._members: tuple[float, set[str]] = (-math.inf, set())
+        # (when fetched, by self.clock.monotonic(); room → members): never fetched yet,
+        # whatever the clock says — monotonic time counts from boot, so 0.0 would look
+        # fresh for five minutes after boot
+        self._members: tuple[float, dict[str, set[str]]] = (-math.inf, {})
         self._names: dict[str, str] = {}
         self._socket: Any = None
         self._listen()
@@ -121,16 +113,12 @@ class SlackAdapter:
         if not settings.agents.channel:
             raise SettingsError("agents.channel: the default agents' channel id (C…) is "
                                 "needed when [channels.slack] is on")
-        return cls(slack, agents_channel=settings.agents.channel,
-                   note_prefix=settings.agents.note_prefix,
-                   undo_seconds=settings.agents.undo_seconds,
-                   timezone=settings.hours.timezone, clock=clock,
-                   replies=settings.replies)
+        return cls(slack, rooms=settings.agents.rooms(), clock=clock)
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    async def start(self, sink: Sink) -> None:
-        self.sink = sink
+    async def start(self, port: Port) -> None:
+        self.port = port
         if self.settings.mode == "socket":
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
@@ -150,29 +138,36 @@ class SlackAdapter:
             return []
         return [Route(self.settings.events_path, self.handler.handle, methods=["POST"])]
 
-    # -- who is who ----------------------------------------------------------------------
+    def _port(self) -> Port:
+        assert self.port is not None, "the Slack adapter was not started"
+        return self.port
 
-    def agents_channels(self) -> set[str]:
-        return {self.agents_channel, *self.settings.routes.values()}
+    # -- who is who: facts for the core --------------------------------------------------
 
-    async def is_agent(self, user: str) -> bool:
-        if user in self.settings.agent_group:
-            return True
+    async def _room_members(self) -> dict[str, set[str]]:
         stamp, members = self._members
-        if self.clock.monotonic() - stamp > MEMBERS_TTL:
-            members = set()
-            for channel in self.agents_channels():
-                with contextlib.suppress(SlackApiError):
-                    cursor = None
-                    while True:
-                        page = await self.client.conversations_members(channel=channel,
-                                                                       cursor=cursor)
-                        members.update(page.get("members", []))
-                        cursor = (page.get("response_metadata") or {}).get("next_cursor")
-                        if not cursor:
-                            break
-            self._members = (self.clock.monotonic(), members)
-        return user in members
+        if self.clock.monotonic() - stamp <= MEMBERS_TTL:
+            return members
+        members = {}
+        for room in self.rooms:
+            members[room] = set()
+            with contextlib.suppress(SlackApiError):
+                cursor = None
+                while True:
+                    page = await self.client.conversations_members(channel=room,
+                                                                   cursor=cursor)
+                    members[room].update(page.get("members", []))
+                    cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                    if not cursor:
+                        break
+        self._members = (self.clock.monotonic(), members)
+        return members
+
+    async def actor(self, user: str) -> Actor:
+        """Who `user` is, as the core decides roles from: her name, the rooms she is in."""
+        members = await self._room_members()
+        return Actor(console="slack", address=user, name=await self.name_of(user) if user
+                     else "", rooms=frozenset(r for r, who in members.items() if user in who))
 
     async def name_of(self, user: str) -> str:
         if user not in self._names:
@@ -186,31 +181,12 @@ class SlackAdapter:
         return self._names[user]
 
     async def user_named(self, name: str) -> str | None:
-        """The Slack user an agent's name stands for: a mention ("<@U0PEDRO|pedro>", as
-        older tickets may keep it) or, failing that, the first agent with that name."""
-        if found := USER_MENTION.fullmatch(name.strip()):
-            return found.group(1)
+        """The member of an agents' room with this name (a ticket assigned by name)."""
         wanted = name.strip().lstrip("@").casefold()
-        await self.is_agent("")  # refreshes the agents' channel membership when stale
-        for user in sorted(self._members[1]):
+        for user in sorted(set().union(*(await self._room_members()).values())):
             if (await self.name_of(user)).casefold() == wanted:
                 return user
         return None
-
-    async def assignee_id(self, number: int | None, name: str) -> str | None:
-        """The Slack user a ticket is assigned to. The ticket keeps her name (what every
-        page and text shows); who that is, when she claimed it or was assigned with an
-        @mention here, is kept in the channel's state, so that two agents with the same
-        name are told apart. An assignee set elsewhere is found by name."""
-        if number is not None:
-            known = await load_state("slack", f"assignee:{number}")
-            if known.get("name") == name:
-                return str(known["user"])
-        return await self.user_named(name)
-
-    async def _assigned(self, number: int, user: str, name: str) -> None:
-        await save_state("slack", f"assignee:{number}", {"user": user, "name": name},
-                         self.clock.now())
 
     # -- events --------------------------------------------------------------------------
 
@@ -218,7 +194,7 @@ class SlackAdapter:
         app = self.app
         app.event("message")(self._on_message)
         app.event("app_mention")(self._ignore)
-        for action in ("claim", "resolve", "priority", "undo", "make_note"):
+        for action in (CLAIM, RESOLVE, PRIORITY, UNDO, MAKE_NOTE):
             app.action(action)(self._on_action)
         app.action(SURVEY_ACTION)(self._on_score)
         app.command(self.settings.command)(self._on_command)
@@ -239,12 +215,13 @@ class SlackAdapter:
         if not user:
             return None
         if event.get("channel_type") == "im":
-            if self.settings.customers and not await self.is_agent(user):
+            if self.settings.customers and not await self._port().is_agent(
+                    await self.actor(user)):
                 await self._customer(event)
             return None
-        if channel in self.agents_channels() and event.get("thread_ts") and \
-                event.get("thread_ts") != event.get("ts") and await self.is_agent(user):
-            await self._agent_reply(event)
+        if channel in self.rooms and event.get("thread_ts") and \
+                event.get("thread_ts") != event.get("ts"):
+            await self._thread_reply(event)
         return None
 
     async def _files(self, event: dict[str, Any]) -> tuple[Attachment, ...]:
@@ -268,10 +245,9 @@ class SlackAdapter:
         return tuple(found)
 
     async def _customer(self, event: dict[str, Any]) -> None:
-        assert self.sink is not None
         user, channel = event["user"], event["channel"]
         self._dms[user] = channel
-        await self.sink(Inbound(
+        await self._port().receive(Inbound(
             channel="slack", sender=Party("customer", user, await self.name_of(user)),
             text=blocks.plain(event.get("text") or ""), external_id=f"{channel}:{event['ts']}",
             attachments=await self._files(event), thread=ThreadHint(conversation=channel)))
@@ -283,11 +259,11 @@ class SlackAdapter:
         user = (body.get("user") or {}).get("id", "")
         number, _, score = str(action.get("value", "")).partition(":")
         channel = (body.get("container") or {}).get("channel_id", "")
-        if not (number.isdigit() and score in SURVEY_SCORES and user and self.sink):
+        if not (number.isdigit() and score in SURVEY_SCORES and user and self.port):
             log.info("slack: ignored a survey press %r", action.get("value"))
             return
         try:
-            await self.sink(Inbound(
+            await self.port.receive(Inbound(
                 channel="slack", sender=Party("customer", user, await self.name_of(user)),
                 text=score, kind="score",
                 external_id=f"survey:{channel}:{body.get('container', {}).get('message_ts')}",
@@ -300,294 +276,99 @@ class SlackAdapter:
             await respond(text=f"{original}\n\n*{score}/{SURVEY_SCORES[-1]}* ✓",
                           replace_original=True)
 
-    async def _agent_reply(self, event: dict[str, Any]) -> None:
-        assert self.sink is not None
+    async def _thread_reply(self, event: dict[str, Any]) -> None:
+        """A reply in an agents' room thread: for the core to decide (a ticket's thread,
+        an agent, a note or an answer for the customer)."""
         channel, ts, user = event["channel"], event["ts"], event["user"]
-        text = blocks.plain(event.get("text") or "")
-        note = text.lstrip().startswith(self.note_prefix)
-        if note:
-            text = text.lstrip()[len(self.note_prefix):].lstrip()
-        try:
-            accepted = await self.sink(Inbound(
-                channel="slack", sender=Party("agent", user, await self.name_of(user)),
-                text=text, external_id=f"{channel}:{ts}", internal=note,
-                attachments=await self._files(event),
-                thread=ThreadHint(conversation=f"{channel}:{event['thread_ts']}")))
-        except InboundRejected:
-            return  # a thread that is not a ticket's
-        if getattr(accepted, "duplicate", False):
-            return
-        to_customer = [o for o in accepted.outbound if o.audience == "customer"]
-        if not to_customer:
+        result = await self._port().command(Reply(
+            await self.actor(user), thread=f"{channel}:{event['thread_ts']}",
+            text=blocks.plain(event.get("text") or ""), ref=f"{channel}:{ts}",
+            attachments=await self._files(event)))
+        if result.noted:
             with contextlib.suppress(SlackApiError):
                 await self.client.reactions_add(channel=channel, timestamp=ts, name="memo")
-            return
-        reply = to_customer[0]
-        if reply.outbox_id is not None and self.undo_seconds:
-            await self._hold(f"{channel}:{ts}", reply.outbox_id, text, accepted.ticket_number)
+        if result.prompt is not None:
             with contextlib.suppress(SlackApiError):
                 await self.client.chat_postEphemeral(
                     channel=channel, user=user, thread_ts=event["thread_ts"],
-                    text=f"Se enviará al cliente en {self.undo_seconds} s",
-                    blocks=blocks.undo_prompt(reply.outbox_id, self.undo_seconds))
-
-    async def _hold(self, ref: str, outbox_id: int, text: str, number: int | None) -> None:
-        """Remember which reply an agent's Slack message is waiting to send, so that an
-        edit or a deletion inside the undo window reaches it, also after a restart."""
-        self._held[ref] = (outbox_id, text, number or 0)
-        now = self.clock.now()
-        await save_state("slack", f"held:{ref}", {"outbox": outbox_id, "text": text,
-                                                  "ticket": number or 0}, now)
-        await ChannelState.filter(channel="slack", key__startswith="held:",
-                                  updated_at__lt=now - HELD_FOR).delete()
-
-    async def _held_reply(self, ref: str) -> tuple[int, str, int] | None:
-        if ref not in self._held:
-            state = await load_state("slack", f"held:{ref}")
-            if not state:
-                return None
-            self._held[ref] = (state["outbox"], state["text"], state["ticket"])
-        return self._held[ref]
+                    text=blocks.escape(result.prompt.text), blocks=blocks.prompt(result.prompt))
 
     async def _changed(self, event: dict[str, Any]) -> None:
         message = event.get("message") or {}
-        key = f"{event.get('channel')}:{message.get('ts')}"
-        if (held := await self._held_reply(key)) is None:
-            return
-        outbox_id, old, number = held
-        new = blocks.plain(message.get("text") or "")
-        agent = await self.name_of(message.get("user", ""))
-        if await tickets.revise(outbox_id, old, new, agent, self.clock.now()):
-            await self._hold(key, outbox_id, new, number)
-        else:
-            await tickets.record_late_change(number, agent, "edited", new, self.clock.now())
+        await self._port().command(Revise(
+            await self.actor(message.get("user", "")),
+            ref=f"{event.get('channel')}:{message.get('ts')}",
+            text=blocks.plain(message.get("text") or "")))
 
     async def _deleted(self, event: dict[str, Any]) -> None:
-        key = f"{event.get('channel')}:{event.get('deleted_ts')}"
-        if (held := await self._held_reply(key)) is None:
-            return
-        self._held.pop(key, None)
-        outbox_id, old, number = held
-        if not await tickets.withdraw(outbox_id, "slack", self.clock.now(), as_note=False):
-            await tickets.record_late_change(number, "slack", "deleted", old, self.clock.now())
+        author = (event.get("previous_message") or {}).get("user", "")
+        actor = await self.actor(author) if author else Actor("slack", "", "slack")
+        await self._port().command(Retract(
+            actor, ref=f"{event.get('channel')}:{event.get('deleted_ts')}"))
 
     # -- buttons and /ticket -------------------------------------------------------------
 
     async def _on_action(self, ack: Any, body: dict[str, Any], action: dict[str, Any],
                          respond: Any) -> None:
         await ack()
-        user = (body.get("user") or {}).get("id", "")
-        if not await self.is_agent(user):
-            await respond(text="Solo los agentes pueden hacer esto.", replace_original=False)
-            return
-        agent, now = await self.name_of(user), self.clock.now()
+        actor = await self.actor((body.get("user") or {}).get("id", ""))
         name = action["action_id"]
-        if name in ("undo", "make_note"):
-            done = await tickets.withdraw(int(action["value"]), agent, now,
-                                          as_note=name == "make_note")
-            await respond(text=("Cancelado: no se envió." if name == "undo" else
-                                "Guardado como nota interna; no se envió.") if done else
-                          "Demasiado tarde: ya se envió al cliente.", replace_original=True)
+        if name in (UNDO, MAKE_NOTE):
+            result = await self._port().command(Withdraw(
+                actor, int(action["value"]), as_note=name == MAKE_NOTE))
+            await respond(text=result.text, replace_original=True)
             return
-        if name == "priority":
-            number, priority = action["selected_option"]["value"].split(":")
-            ticket = await tickets.set_priority(int(number), agent, priority, now)
-        elif name == "claim":
-            ticket = await tickets.claim(int(action["value"]), agent, now)
-            await self._assigned(ticket.number, user, agent)
+        if name == PRIORITY:
+            number, _, priority = action["selected_option"]["value"].partition(":")
+            command: Any = SetPriority(actor, int(number), priority)
         else:
-            ticket = await tickets.resolve(int(action["value"]), agent, now)
-        container = body.get("container") or {}
-        await self.redraw(ticket.number, container.get("channel_id"),
-                          container.get("message_ts"))
-
-    async def redraw_card(self, number: int) -> None:
-        """Redraw a ticket's card wherever it was posted (after a /ticket command)."""
-        ref = await tickets.console_thread(number) or self._threads.get(number)
-        if ref:
-            channel, _, ts = ref.partition(":")
-            await self.redraw(number, channel, ts)
-
-    async def redraw(self, number: int, channel: str | None, ts: str | None) -> None:
-        """Update a ticket's card in place (status, claimed by, priority)."""
-        if not channel or not ts:
-            return
-        text, card = blocks.card(await tickets.card(number), self.tz)
-        with contextlib.suppress(SlackApiError):
-            await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=card)
+            command = (Claim if name == CLAIM else Resolve)(actor, int(action["value"]))
+        result = await self._port().command(command)
+        if not result.ok and result.text:  # done: the card shows it; refused: say why
+            await respond(text=result.text, replace_original=False)
 
     async def _on_command(self, ack: Any, command: dict[str, Any], respond: Any) -> None:
         await ack()
-        user = command.get("user_id", "")
-        if not await self.is_agent(user):
-            await respond("Solo los agentes del canal de soporte pueden usar este comando.")
-            return
-        words = (command.get("text") or "").split()
-        usage = (f"Uso: {self.settings.command} status|resolve|reopen|pending N · "
-                 "assign N @persona · priority N alta|normal|baja|urgente · note N texto · "
-                 "reply N respuesta · remind N 15:00 · find texto")
-        if not words:
-            await respond(usage)
-            return
-        verb, rest = words[0].lower(), words[1:]
-        agent, now = await self.name_of(user), self.clock.now()
-        try:
-            if verb == "find":
-                await respond(await self._find(" ".join(rest)))
-                return
-            if verb == "template":
-                await respond(await self._open_template(user, rest,
-                                                        command.get("trigger_id", "")))
-                return
-            if not rest or not rest[0].lstrip("#").isdigit():
-                await respond(usage)
-                return
-            number = int(rest[0].lstrip("#"))
-            if verb == "status":
-                info = await tickets.card(number)
-                await respond(blocks.card(info, self.tz)[0])
-            elif verb == "resolve":
-                await respond(f"#{(await tickets.resolve(number, agent, now)).number} resuelto.")
-            elif verb == "reopen":
-                await respond(f"#{(await tickets.reopen(number, agent, now)).number} reabierto.")
-            elif verb == "pending":
-                await tickets.set_pending(number, agent, now)
-                await respond(f"#{number} queda esperando al cliente.")
-            elif verb == "remind" and len(rest) > 1:
-                when = await tickets.remind(number, agent, rest[1], now, self.tz)
-                await respond(f"#{number}: el cliente recibirá una actualización "
-                              f"{when.astimezone(self.tz):%d/%m %H:%M}.")
-            elif verb == "assign" and len(rest) > 1:
-                # With "escape users" on, Slack sends @laura as <@U0LAURA|laura>: the
-                # ticket keeps her name (customers' texts may show it), never the markup.
-                mention = USER_MENTION.fullmatch(rest[1])
-                who = await self.name_of(mention.group(1)) if mention else rest[1].lstrip("@")
-                await tickets.assign(number, agent, who, now)
-                if mention:
-                    await self._assigned(number, mention.group(1), who)
-                await respond(f"#{number} asignado a {who}.")
-            elif verb == "priority" and len(rest) > 1:
-                wanted = {v: k for k, v in blocks.PRIORITY.items()}.get(rest[1], rest[1])
-                await tickets.set_priority(number, agent, wanted, now)
-                await respond(f"#{number}: prioridad {rest[1]}.")
-            elif verb == "reply":
-                await self._canned(number, rest[1] if len(rest) > 1 else "", user, agent,
-                                   command.get("trigger_id") or str(now.timestamp()), respond)
-            elif verb == "note" and len(rest) > 1:
-                assert self.sink is not None
-                await self.sink(Inbound(
-                    channel="slack", sender=Party("agent", user, agent),
-                    text=" ".join(rest[1:]), internal=True,
-                    external_id=f"command:{command.get('trigger_id', now.timestamp())}",
-                    thread=ThreadHint(ticket_number=number)))
-                await respond(f"Nota guardada en #{number}.")
-            else:
-                await respond(usage)
-                return
-            if verb in CARD_VERBS:
-                await self.redraw_card(number)
-        except tickets.TicketActionError as exc:
-            await respond(str(exc))
-
-    async def _canned(self, number: int, name: str, user: str, agent: str, trigger: str,
-                      respond: Any) -> None:
-        """`/ticket reply N name`: the canned reply goes to the customer as the agent's
-        own answer (signed, threaded, with the undo window), and into the card's thread."""
-        if name not in self.replies:
-            known = ", ".join(self.replies) or "ninguna todavía (se agregan en [replies] " \
-                "de settings.toml)"
-            await respond(f"Respuestas guardadas: {known}. Uso: {self.settings.command} "
-                          "reply N nombre")
-            return
-        assert self.sink is not None
-        accepted = await self.sink(Inbound(
-            channel="slack", sender=Party("agent", user, agent), text=name, kind="canned",
-            external_id=f"command:{trigger}", thread=ThreadHint(ticket_number=number)))
-        sent = [o for o in getattr(accepted, "outbound", ()) if o.audience == "customer"]
-        if not sent:
-            await respond(f"#{number}: no se envió (¿el ticket está cerrado?).")
-            return
-        reply = sent[0]
-        thread = await tickets.console_thread(number)
-        if thread:  # what was said is part of the conversation the card's thread shows
-            channel, _, ts = thread.partition(":")
+        actor = await self.actor(command.get("user_id", ""))
+        text, people = command.get("text") or "", {}
+        for user in USER_MENTION.findall(text):  # with "escape users" on: <@U0LAURA|laura>
+            people[user] = await self.name_of(user)
+        text = USER_MENTION.sub(lambda m: f"@{m.group(1)}", text)
+        trigger = command.get("trigger_id") or str(self.clock.now().timestamp())
+        result = await self._port().command(Typed(actor, text, ref=trigger, people=people,
+                                                  command=self.settings.command))
+        if result.form is not None:
             with contextlib.suppress(SlackApiError):
-                await self.client.chat_postMessage(
-                    channel=channel, thread_ts=ts, unfurl_links=False,
-                    text=f"_{blocks.escape(agent)} envió la respuesta «{name}»:_\n"
-                         + blocks.escape(reply.text))
-        if reply.outbox_id is not None and self.undo_seconds:
-            await respond(text=f"#{number}: «{name}» se enviará en {self.undo_seconds} s",
-                          blocks=blocks.undo_prompt(reply.outbox_id, self.undo_seconds))
-        else:
-            await respond(f"#{number}: «{name}» enviada al cliente.")
+                await self.client.views_open(trigger_id=command.get("trigger_id", ""),
+                                             view=blocks.modal(result.form))
+        await self._answer(respond, result)
 
-    async def _open_template(self, user: str, words: list[str], trigger_id: str) -> str:
-        """`/ticket template ack es [telegram]`: the text in a modal, for admins."""
-        if user not in self.settings.admins:
-            return "Solo los administradores (channels.slack.admins) pueden editar textos."
-        known = self.templates.keys()
-        if len(words) < 2 or words[0] not in known or words[1] not in ("es", "en"):
-            return (f"Uso: {self.settings.command} template CLAVE es|en [canal]; claves: "
-                    + ", ".join(self.templates.keys()))
-        key, locale = words[0], words[1]
-        channel = words[2] if len(words) > 2 else ""
-        subject, body = await template_versions.current_text(self.templates, key, locale,
-                                                             channel)
-        await self.client.views_open(trigger_id=trigger_id, view={
-            "type": "modal", "callback_id": "template_edit",
-            "private_metadata": f"{key}|{locale}|{channel}",
-            "title": {"type": "plain_text", "text": f"{key} · {locale}"[:24]},
-            "submit": {"type": "plain_text", "text": "Guardar"},
-            "blocks": [
-                {"type": "input", "block_id": "subject", "optional": True,
-                 "label": {"type": "plain_text", "text": "Asunto"},
-                 "element": {"type": "plain_text_input", "action_id": "value",
-                             "initial_value": subject[:3000]}},
-                {"type": "input", "block_id": "body",
-                 "label": {"type": "plain_text", "text": "Texto"},
-                 "element": {"type": "plain_text_input", "action_id": "value",
-                             "multiline": True, "initial_value": body[:3000]}}]})
-        return f"Editando {key} ({locale})…"
+    @staticmethod
+    async def _answer(respond: Any, result: CommandResult) -> None:
+        if result.prompt is not None:
+            await respond(text=blocks.escape(result.prompt.text),
+                          blocks=blocks.prompt(result.prompt))
+        elif result.text:
+            await respond(blocks.escape(result.text))
 
     async def _on_template_saved(self, ack: Any, body: dict[str, Any],
                                  view: dict[str, Any]) -> None:
-        from gateway.texts.engine import TemplateError
-
-        user = (body.get("user") or {}).get("id", "")
-        if user not in self.settings.admins:
-            await ack(response_action="errors", errors={"body": "Solo administradores."})
-            return
-        key, locale, channel = view.get("private_metadata", "||").split("|")
         values = (view.get("state") or {}).get("values", {})
-        subject = ((values.get("subject") or {}).get("value") or {}).get("value") or ""
-        text = ((values.get("body") or {}).get("value") or {}).get("value") or ""
-        try:
-            await template_versions.save_version(
-                self.templates, key, locale, channel, subject, text,
-                author=f"{await self.name_of(user)} (Slack)", now=self.clock.now())
-        except TemplateError as exc:
-            await ack(response_action="errors", errors={"body": str(exc)[:150]})
-            return
-        await ack()
 
-    async def _find(self, text: str) -> str:
-        found = await tickets.find(text)
-        if not found:
-            return f"Nada encontrado para «{text}»."
-        return "\n".join(f"#{t['number']} · {t['channel']} · {blocks.STATUS.get(t['status'])}"
-                         f" · {blocks.escape(t['subject'])}" for t in found)
+        def value(block: str) -> str:
+            return str(((values.get(block) or {}).get("value") or {}).get("value") or "")
+
+        result = await self._port().command(EditTemplate(
+            await self.actor((body.get("user") or {}).get("id", "")),
+            ref=str(view.get("private_metadata", "")), subject=value("subject"),
+            body=value("body")))
+        if result.ok:
+            await ack()
+        else:
+            await ack(response_action="errors",
+                      errors=dict(result.errors) or {"body": result.text[:150]})
 
     # -- sending -------------------------------------------------------------------------
-
-    def _route(self, out: Outbound) -> str:
-        extra = out.extra
-        for tag in extra.get("tags") or []:
-            if f"tag:{tag}" in self.settings.routes:
-                return self.settings.routes[f"tag:{tag}"]
-        channel, mailbox = extra.get("customer_channel", ""), extra.get("mailbox", "")
-        return (self.settings.routes.get(f"{channel}:{mailbox}")
-                or self.settings.routes.get(channel) or self.agents_channel)
 
     async def send(self, message: Outbound) -> Receipt:
         try:
@@ -607,53 +388,35 @@ class SlackAdapter:
             raise TransientError(f"Slack unreachable: {exc}") from exc
 
     async def _to_console(self, message: Outbound) -> Receipt:
-        number = message.ticket_number
-        thread = message.extra.get("console_thread") or (
-            self._threads.get(number) if number is not None else None)
-        if message.kind == notices.CARD_UPDATE:
-            if thread and number is not None:  # (a card not posted yet will be current)
+        shown = message.agents
+        thread = shown.thread if shown else None
+        if shown is not None and shown.card is not None:
+            text, card = blocks.card(shown.card)
+            if thread:  # redraw it where it is
                 channel, _, ts = thread.partition(":")
-                info = await tickets.card(number)
-                text, card = blocks.card(info, self.tz)
                 await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=card)
-                if info["ticket"].status == "closed":  # no more warnings to @mention for
-                    await ChannelState.filter(channel="slack",
-                                              key=f"assignee:{number}").delete()
-            return Receipt(platform_id=thread)
-        if message.kind == "new_ticket" and not thread and number is not None:
-            text, card = blocks.card(await tickets.card(number), self.tz)
-            channel = self._route(message)
-            posted = await self.client.chat_postMessage(channel=channel, text=text,
+                return Receipt(platform_id=thread)
+            posted = await self.client.chat_postMessage(channel=message.recipient, text=text,
                                                         blocks=card, unfurl_links=False)
-            ref = f"{channel}:{posted['ts']}"
-            self._threads[number] = ref
-            return Receipt(platform_id=ref)
-        if number is not None and not thread:
-            raise TransientError(f"the card of ticket #{number} is not posted yet")
-        if thread:
-            channel, _, ts = thread.partition(":")
-            text = self._console_text(message)
-            who = message.extra.get("assignee") if message.kind in MENTION_KINDS else None
-            if who and (user := await self.assignee_id(number, str(who))):  # notified
-                text = f"<@{user}> {text}"
-            posted = await self.client.chat_postMessage(
-                channel=channel, thread_ts=ts, text=text, unfurl_links=False,
-                reply_broadcast=message.kind in ("new_ticket", "delivery_failed"))
-            return Receipt(platform_id=f"{channel}:{posted['ts']}")
-        posted = await self.client.chat_postMessage(channel=self.agents_channel,
-                                                    text=blocks.escape(message.text))
-        return Receipt(platform_id=f"{self.agents_channel}:{posted['ts']}")
+            return Receipt(platform_id=f"{message.recipient}:{posted['ts']}")
+        channel, _, ts = (thread or message.recipient).partition(":")
+        posted = await self.client.chat_postMessage(
+            channel=channel, thread_ts=ts or None, text=await self._console_text(message),
+            unfurl_links=False, reply_broadcast=bool(ts and shown and shown.broadcast))
+        return Receipt(platform_id=f"{channel}:{posted['ts']}")
 
-    def _console_text(self, message: Outbound) -> str:
-        text = blocks.escape(message.text)
-        if message.kind == "mirror":
-            who = message.extra.get("from")
-            name = blocks.escape(str(message.extra.get("name", "")))
-            if who == "customer":
-                return f"*{name}* escribió:\n>" + text.replace("\n", "\n>")
-            return f"_Enviado automáticamente ({name}):_\n" + text
-        if message.kind == "delivery_failed":
-            return ":warning: " + text
+    async def _console_text(self, message: Outbound) -> str:
+        shown, text = message.agents, blocks.escape(message.text)
+        if shown is None:
+            return text
+        if shown.quote:
+            text = ">" + text.replace("\n", "\n>")
+        if shown.heading:
+            text = (f"*{blocks.escape(shown.heading)}*\n" if shown.quote else
+                    f"_{blocks.escape(shown.heading)}_\n") + text
+        if shown.mention is not None and (
+                user := shown.mention.address or await self.user_named(shown.mention.name)):
+            text = f"<@{user}> {text}"  # notified, not only named
         return text
 
     async def _to_customer(self, message: Outbound) -> Receipt:
@@ -663,8 +426,8 @@ class SlackAdapter:
             self._dms[user] = opened["channel"]["id"]
         channel = self._dms[user]
         text = blocks.escape(message.text)
-        survey = message.kind == "survey" and message.ticket_number is not None
         posted = await self.client.chat_postMessage(
             channel=channel, text=text, unfurl_links=False,
-            blocks=blocks.survey(text, message.ticket_number) if survey else None)
+            blocks=blocks.survey(text, message.survey.ticket_number)
+            if message.survey is not None else None)
         return Receipt(platform_id=f"{channel}:{posted['ts']}")

@@ -1,4 +1,6 @@
-"""Slack text and Block Kit for the console: escaping, the ticket card, agent text → plain.
+"""Slack text and Block Kit for the console: escaping, agent text → plain, and the core's
+views (a ticket's card, a prompt, a form, the survey) drawn as blocks. Not a word here is
+the adapter's own: labels and texts come in the views.
 
 Customer text shown in Slack is escaped (`&`, `<`, `>`), so `<!channel>`, `<@U…>` or a
 crafted `<https://evil|bank>` link in a customer message can neither ping nor mislead
@@ -14,18 +16,15 @@ Example:
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from gateway.core.messages import SURVEY_SCORES, score_label
+from gateway.core.views import Button, Card, Form, Prompt
 
 _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]+))?>")
 _MENTION = re.compile(r"<([@#!])([^|>]+)(?:\|([^>]+))?>")
-CHANNEL_NAMES = {"email": "Email", "telegram": "Telegram", "slack": "Slack"}
-STATUS = {"open": "🟢 abierto", "pending": "🟡 esperando al cliente",
-          "resolved": "✅ resuelto", "closed": "⚫ cerrado"}
-PRIORITY = {"low": "baja", "normal": "normal", "high": "alta", "urgent": "urgente"}
+SECTION_TEXT = 3000  # Slack's limit for a section's text
+EXCERPT = 2500
 
 
 def escape(text: str) -> str:
@@ -42,72 +41,73 @@ def plain(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def _when(moment: datetime | None, tz: ZoneInfo) -> str:
-    return moment.astimezone(tz).strftime("%d/%m %H:%M") if moment else "—"
+def _button(button: Button) -> dict[str, Any]:
+    drawn: dict[str, Any] = {"type": "button", "action_id": button.action,
+                             "value": button.value,
+                             "text": {"type": "plain_text", "text": button.label[:75]}}
+    if button.primary:
+        drawn["style"] = "primary"
+    return drawn
 
 
-def card(info: dict[str, Any], tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]]:
-    """(fallback text, blocks) of a ticket's card, from `gateway.tickets.card`."""
-    ticket = info["ticket"]
-    channel = CHANNEL_NAMES.get(ticket.channel, ticket.channel)
-    customer = escape(info["customer"] or "cliente")
-    title = f"#{ticket.number} · {channel} · {customer}"
-    status = STATUS.get(ticket.status, ticket.status)
-    if ticket.assignee:
-        status += f" · tomado por {escape(ticket.assignee)}"
-    fields = [f"*Estado:* {status}",
-              f"*Prioridad:* {PRIORITY.get(ticket.priority, ticket.priority)}",
-              f"*Responder antes de:* {_when(ticket.first_response_due, tz)}",
-              f"*Asunto:* {escape(ticket.subject or '—')}"]
-    first = escape(info["first_text"] or "")
-    if len(first) > 2500:
-        first = first[:2500] + "…"
-    history = " · ".join(f"#{h['number']} {CHANNEL_NAMES.get(h['channel'], h['channel'])} "
-                         f"({STATUS.get(h['status'], h['status'])})"
-                         for h in info["history"]) or "primer ticket de este cliente"
-    number = str(ticket.number)
+def card(view: Card) -> tuple[str, list[dict[str, Any]]]:
+    """(fallback text, blocks) of a ticket's card."""
+    excerpt = escape(view.excerpt)
+    if len(excerpt) > EXCERPT:
+        excerpt = excerpt[:EXCERPT] + "…"
+    actions: list[dict[str, Any]] = [_button(b) for b in view.buttons]
+    if view.choice is not None:
+        actions.append({
+            "type": "static_select", "action_id": view.choice.action,
+            "placeholder": {"type": "plain_text", "text": view.choice.placeholder[:150]},
+            "options": [{"text": {"type": "plain_text", "text": label[:75]}, "value": value}
+                        for value, label in view.choice.options]})
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f">{first or '(sin texto)'}"}},
-        {"type": "context", "elements": [{"type": "mrkdwn",
-                                          "text": f"Historial: {history}"}]},
-        {"type": "actions", "block_id": f"ticket-{number}", "elements": [
-            {"type": "button", "action_id": "claim", "value": number,
-             "text": {"type": "plain_text", "text": "Tomar"}},
-            {"type": "button", "action_id": "resolve", "value": number, "style": "primary",
-             "text": {"type": "plain_text", "text": "Resolver"}},
-            {"type": "static_select", "action_id": "priority",
-             "placeholder": {"type": "plain_text", "text": "Prioridad"},
-             "options": [{"text": {"type": "plain_text", "text": label},
-                          "value": f"{number}:{code}"} for code, label in PRIORITY.items()]},
-        ]},
+        {"type": "header", "text": {"type": "plain_text", "text": view.title[:150]}},
+        {"type": "section", "fields": [
+            {"type": "mrkdwn", "text": f"*{escape(label)}:* {escape(value)}"}
+            for label, value in view.fields[:10]]},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f">{excerpt or '—'}"}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(view.footer)}]},
+        {"type": "actions", "block_id": f"ticket-{view.number}", "elements": actions},
     ]
-    return f"{title} — {status}", blocks
+    if not view.fields:
+        blocks.pop(1)
+    if not view.footer:
+        blocks = [b for b in blocks if b["type"] != "context"]
+    return escape(view.summary), blocks
 
 
-def undo_prompt(outbox_id: int, seconds: int) -> list[dict[str, Any]]:
-    """The ephemeral "sending to the customer" prompt with Undo / Make it a note."""
-    value = str(outbox_id)
+def prompt(view: Prompt) -> list[dict[str, Any]]:
+    """A private prompt (e.g. "sending in 10 s") with its buttons."""
     return [
-        {"type": "section", "text": {"type": "mrkdwn", "text":
-            f"Se enviará al cliente en {seconds} s. Puedes editar tu mensaje para cambiarlo "
-            "o borrarlo para cancelarlo."}},
-        {"type": "actions", "elements": [
-            {"type": "button", "action_id": "undo", "value": value,
-             "text": {"type": "plain_text", "text": "Deshacer"}},
-            {"type": "button", "action_id": "make_note", "value": value,
-             "text": {"type": "plain_text", "text": "Dejar como nota"}}]},
+        {"type": "section", "text": {"type": "mrkdwn",
+                                     "text": escape(view.detail or view.text)[:SECTION_TEXT]}},
+        {"type": "actions", "elements": [_button(b) for b in view.buttons]},
     ]
 
 
-def survey(text: str, number: int | None) -> list[dict[str, Any]]:
+def modal(view: Form) -> dict[str, Any]:
+    """A form as a modal view; its `ref` comes back in `private_metadata`."""
+    return {
+        "type": "modal", "callback_id": view.form, "private_metadata": view.ref,
+        "title": {"type": "plain_text", "text": view.title[:24]},
+        "submit": {"type": "plain_text", "text": view.submit[:24]},
+        "blocks": [
+            {"type": "input", "block_id": field.name, "optional": field.optional,
+             "label": {"type": "plain_text", "text": field.label[:2000]},
+             "element": {"type": "plain_text_input", "action_id": "value",
+                         "multiline": field.multiline, "initial_value": field.value[:3000]}}
+            for field in view.fields]}
+
+
+def survey(text: str, number: int) -> list[dict[str, Any]]:
     """The satisfaction survey in a customer's DM: its text, then a button per score.
 
     Example: `survey("¿Cómo calificarías…?", 1001)[1]["elements"][4]["value"]` → "1001:5"
     """
     return [
-        {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": text[:SECTION_TEXT]}},
         {"type": "actions", "block_id": f"survey_{number}", "elements": [
             {"type": "button", "action_id": f"survey_score_{n}", "value": f"{number}:{n}",
              "text": {"type": "plain_text", "text": score_label(n)}}

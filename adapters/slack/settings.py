@@ -9,15 +9,15 @@ Example (settings.toml):
     [channels.slack]
     bot_token_env = "SLACK_BOT_TOKEN"
     signing_secret_env = "SLACK_SIGNING_SECRET"
-    routes = { "email:ventas" = "C0SALES", "tag:billing" = "C0BILLING" }
+    [agents]                             # who is an agent, admins and routes: see there
 """
 
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, model_validator
 
 
 class SlackSettings(BaseModel):
@@ -36,12 +36,17 @@ class SlackSettings(BaseModel):
     base_url: str = "https://slack.com/api/"   # the Web API (a sandbox for trials)
     events_path: str = "/slack/events"         # HTTP mode: events, buttons, /ticket
     command: str = "/ticket"                   # the slash command agents use
-    # Agents' channel per customer channel, mailbox or tag; [agents] channel otherwise.
-    # Keys: "telegram", "email", "email:ventas" (a mailbox), "tag:billing".
-    routes: dict[str, str] = Field(default_factory=dict)
-    agent_group: list[str] = Field(default_factory=list)  # extra user ids who are agents
-    admins: list[str] = Field(default_factory=list)  # user ids who may edit texts in Slack
     customers: bool = True                     # DMs from non-agents are customer messages
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_to_agents(cls, values: Any) -> Any:
+        """Routes, admins and who is an agent belong to every console: [agents]."""
+        moved = {"routes": "routes", "agent_group": "members", "admins": "admins"}
+        for old, new in moved.items():
+            if isinstance(values, dict) and old in values:
+                raise ValueError(f"{old}: moved to [agents] {new} (it applies to any console)")
+        return values
 
     def token(self) -> str:
         return self.bot_token or os.environ.get(self.bot_token_env, "")

@@ -44,12 +44,14 @@ from telegram.warnings import PTBDeprecationWarning
 
 from adapters.telegram.convert import command, message_ref, platform_id, split_text
 from adapters.telegram.settings import TelegramSettings
-from gateway.core.adapter import Sink
+from gateway.core.adapter import Capabilities, Port
+from gateway.core.backoff import Backoff
 from gateway.core.clock import Clock, SystemClock
 from gateway.core.messages import (
     SURVEY_SCORES,
     Attachment,
     Inbound,
+    InboundRejected,
     Outbound,
     Party,
     PermanentError,
@@ -58,9 +60,8 @@ from gateway.core.messages import (
     TransientError,
     score_label,
 )
-from gateway.pipeline.receive import InboundRejected
+from gateway.core.ratelimit import PerKeyLimiter
 from gateway.settings import Settings, SettingsError, channel_settings
-from gateway.store.state import load_state, save_state
 
 log = logging.getLogger("centralita.telegram")
 OFFSET_EVERY = 1.0  # seconds between stores of the polling offset (see _save_offset)
@@ -69,8 +70,8 @@ OFFSET_EVERY = 1.0  # seconds between stores of the polling offset (see _save_of
 warnings.filterwarnings("ignore", message=".*retry_after.*", category=PTBDeprecationWarning)
 
 UPDATES = ["message", "edited_message", "callback_query"]
-PER_CHAT_SECONDS = 1.0
-THANKS = {"es": "¡Gracias!", "en": "Thank you!"}
+PER_CHAT_RATE = 1.0  # messages a second to one chat (Telegram answers bursts with 429)
+RECONNECT = Backoff(base=1, ceiling=60, jitter=False)  # 1, 2, 4 … 60 s between polls
 
 
 def _retry_after(exc: RetryAfter) -> float:
@@ -85,10 +86,10 @@ class TelegramAdapter:
     """`start` receives updates (polling or webhook); `send` delivers one answer."""
 
     channel = "telegram"
-    # How customers ask for their tickets' status here, named in the texts (see
-    # gateway.adapter.status_commands); [channels.telegram] status_command overrides it.
-    status_commands: ClassVar[dict[str, str]] = {"es": "/estado", "en": "/status"}
-    subjects: ClassVar[bool] = False  # messages have no subject (gateway.adapter.shows_subject)
+    # No subjects; survey buttons; how customers ask for their tickets' status here, named
+    # in the texts ([channels.telegram] status_command overrides it).
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        subjects=False, buttons=True, status_commands={"es": "/estado", "en": "/status"})
 
     def __init__(self, settings: TelegramSettings, *, token: str, public_url: str = "",
                  clock: Clock | None = None) -> None:
@@ -102,14 +103,14 @@ class TelegramAdapter:
         self.public_url = public_url.rstrip("/")
         self.clock = clock or SystemClock()
         self.bot = Bot(token, base_url=settings.base_url, base_file_url=settings.base_file_url)
-        self.sink: Sink | None = None
+        self.port: Port | None = None
         self.polls = 0                    # getUpdates calls answered (tests wait on it)
         self._offset: int | None = None   # the next update to read, once stored …
         self._offset_saved = True         # … and whether the database has it
         self._saved_at = float("-inf")
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._last_sent: dict[int, float] = {}
+        self._per_chat = PerKeyLimiter(PER_CHAT_RATE, self.clock)
         self._started = False
 
     @classmethod
@@ -121,8 +122,8 @@ class TelegramAdapter:
 
     # -- receiving ---------------------------------------------------------------------
 
-    async def start(self, sink: Sink) -> None:
-        self.sink = sink
+    async def start(self, port: Port) -> None:
+        self.port = port
         self._stop.clear()
         try:
             await self.bot.initialize()
@@ -139,7 +140,9 @@ class TelegramAdapter:
             self._task = asyncio.create_task(self._poll(), name="telegram polling")
 
     async def _poll(self) -> None:
-        offset = int((await load_state("telegram", "updates")).get("offset", 0)) or None
+        assert self.port is not None
+        offset = int((await self.port.load_state("telegram", "updates")).get("offset", 0)
+                     ) or None
         failures = 0
         while not self._stop.is_set():
             try:
@@ -160,7 +163,7 @@ class TelegramAdapter:
                 await self._pause(_retry_after(exc), f"getUpdates: {exc}")
             except Exception as exc:  # network, 5xx, a failed commit: read the batch again
                 failures += 1
-                delay = min(60.0, 0.5 * 2 ** min(failures, 7))
+                delay = RECONNECT.delay(failures)
                 level = logging.WARNING if isinstance(exc, NetworkError) else logging.ERROR
                 log.log(level, "telegram: %s; polling again in %.1f s", exc, delay,
                         exc_info=not isinstance(exc, NetworkError))
@@ -170,7 +173,8 @@ class TelegramAdapter:
         """Store where to resume after a restart. At most every OFFSET_EVERY seconds: each
         save is a commit, and getUpdates itself tells Telegram what we have, so an older
         stored offset only means re-reading a few stored updates (dedup drops them)."""
-        await save_state("telegram", "updates", {"offset": self._offset}, self.clock.now())
+        assert self.port is not None
+        await self.port.save_state("telegram", "updates", {"offset": self._offset})
         self._offset_saved, self._saved_at = True, self.clock.monotonic()
 
     async def _pause(self, seconds: float, why: str) -> None:
@@ -180,10 +184,11 @@ class TelegramAdapter:
     async def handle_updates(self, updates: Sequence[Update]) -> None:
         """Hand updates to the gateway; returns when all are committed, raises if any is
         not (the caller then reads them again: dedup makes that safe)."""
-        assert self.sink is not None
+        assert self.port is not None
         inbounds = [await self.to_inbound(update) for update in updates]
         wanted = [i for i in inbounds if i is not None]
-        results = await asyncio.gather(*(self.sink(i) for i in wanted), return_exceptions=True)
+        results = await asyncio.gather(*(self.port.receive(i) for i in wanted),
+                                       return_exceptions=True)
         failed = [r for r in results if isinstance(r, Exception)
                   and not isinstance(r, InboundRejected)]
         for result in results:
@@ -197,9 +202,11 @@ class TelegramAdapter:
                 await self._answer_callback(update.callback_query)
 
     async def _answer_callback(self, query: CallbackQuery) -> None:
-        language = (query.from_user.language_code or "")[:2]
+        """Stop the button's spinner, with the core's word of thanks in her language."""
+        assert self.port is not None
+        thanks = await self.port.text("button_thanks", (query.from_user.language_code or "")[:2])
         with contextlib.suppress(TgError):
-            await self.bot.answer_callback_query(query.id, text=THANKS.get(language, "OK"))
+            await self.bot.answer_callback_query(query.id, text=thanks[:200])
 
     async def to_inbound(self, update: Update) -> Inbound | None:
         """One update as an Inbound (None: not for us, e.g. a group when groups are off)."""
@@ -327,10 +334,10 @@ class TelegramAdapter:
         reply_to = next((ref for p in reversed(message.reply_to)
                          if (ref := message_ref(p, chat_id)) is not None), None)
         buttons = None
-        if message.kind == "survey" and message.ticket_number is not None:
+        if message.survey is not None:
             buttons = InlineKeyboardMarkup([[
                 InlineKeyboardButton(score_label(n),
-                                     callback_data=f"score:{message.ticket_number}:{n}")
+                                     callback_data=f"score:{message.survey.ticket_number}:{n}")
                 for n in SURVEY_SCORES]])
         pieces = split_text(message.text)
         first: TgMessage | None = None
@@ -364,14 +371,7 @@ class TelegramAdapter:
 
     async def _pace(self, chat_id: int) -> None:
         """At most one message a second per chat (Telegram answers bursts with 429)."""
-        now = self.clock.monotonic()
-        wait = self._last_sent.get(chat_id, -PER_CHAT_SECONDS) + PER_CHAT_SECONDS - now
-        if wait > 0:
-            await self.clock.sleep(wait)
-        self._last_sent[chat_id] = self.clock.monotonic()
-        if len(self._last_sent) > 10_000:  # forget chats not written to lately
-            cutoff = self.clock.monotonic() - PER_CHAT_SECONDS
-            self._last_sent = {c: t for c, t in self._last_sent.items() if t > cutoff}
+        await self._per_chat.acquire(chat_id)
 
     async def stop(self) -> None:
         self._stop.set()

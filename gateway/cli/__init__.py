@@ -156,30 +156,18 @@ def run(ctx: typer.Context) -> None:
     async def go() -> None:
         await run_migrations(s.database.url)
         async with database(s.database.url):
-            adapters = build_adapters(s, progress=progress)
-            running = assemble(s, adapters=adapters)
+            running = assemble(s, adapters=build_adapters(s, progress=progress))
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            from gateway.web.http import http_app, serve
 
-            # Webhooks and the admin pages, served before Telegram is told the URL.
-            web = asyncio.create_task(serve(http_app(adapters, running.services,
-                                                  running.gateway.receive),
-                                            s.http.listen, stop))
-            await running.start()
-            settle_memory()
-            out.print(f"[green]running[/green]: {', '.join(adapters)}; admin pages at "
-                      f"http://{s.http.listen}/admin/ — Ctrl-C stops")
-            dispatcher = asyncio.create_task(running.outbox.run(stop))
-            await running.scheduler.start()
-            await stop.wait()
-            await running.scheduler.stop()
-            await running.stop()
-            running.outbox.wake()
-            await dispatcher
-            await web
+            def started() -> None:
+                settle_memory()
+                out.print(f"[green]running[/green]: {', '.join(running.adapters)}; admin "
+                          f"pages at http://{s.http.listen}/admin/ — Ctrl-C stops")
+
+            await running.run(stop, started=started)
 
     if bar is not None:
         with bar:

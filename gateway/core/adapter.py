@@ -1,9 +1,10 @@
 """The adapter interface: how a channel plugs into the gateway.
 
 An adapter is a thin converter plus `start`, `send` and `stop`. It turns platform
-payloads into `Inbound` messages and hands them to the sink it is started with
-(`Gateway.receive`); it acknowledges the platform only after the sink returns, because
-that is when the message is committed. It never decides what to answer.
+payloads into `Inbound` messages (and an agent console's events into typed commands) and
+hands them to the `Port` it is started with (the `Gateway`); it acknowledges the platform
+only after `receive` returns, because that is when the message is committed. It never
+decides what to answer, and writes no words of its own.
 
 Adapters are found by name through the `centralita.adapters` entry point group, so a
 separate package can add a channel:
@@ -20,16 +21,63 @@ Example (the in-process memory adapter):
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from gateway.core.messages import Inbound, Outbound, Receipt
+from gateway.core.commands import Actor, Command, CommandResult
+from gateway.core.messages import Accepted, Inbound, Outbound, Receipt
 
 log = logging.getLogger("centralita.adapter")
-Sink = Callable[[Inbound], Awaitable[object]]
+
+
+class Port(Protocol):
+    """The gateway as an adapter sees it (`Gateway` is one): where messages and agents'
+    commands go, and a small store for where the adapter is in its platform's stream."""
+
+    async def receive(self, inbound: Inbound) -> Accepted:
+        """Store one message and everything it causes; returns after the commit."""
+        ...
+
+    async def command(self, command: Command) -> CommandResult:
+        """Do an agent's command (checked, recorded); returns what to show her."""
+        ...
+
+    async def is_agent(self, actor: Actor) -> bool:
+        """Whether the console's facts about `actor` make her an agent."""
+        ...
+
+    async def text(self, key: str, locale: str | None = None) -> str:
+        """The words of the automatic text `key` in `locale`, for what a platform shows by
+        itself (e.g. the thanks on a pressed button)."""
+        ...
+
+    async def load_state(self, channel: str, key: str) -> dict[str, Any]:
+        """What the adapter stored under (channel, key), {} when nothing yet."""
+        ...
+
+    async def save_state(self, channel: str, key: str, value: dict[str, Any]) -> None:
+        """Keep `value` under (channel, key) across restarts."""
+        ...
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a channel can show, declared by its adapter class (`capabilities`) and
+    registered when the app is assembled (`gateway.app.assemble`):
+
+    - `subjects`: messages have a subject line (email); else subjects are not rendered;
+    - `buttons`: the survey can be answered with a button per score (else links, or a
+      bare number);
+    - `status_commands`: how a customer asks for the status of her tickets, by language
+      (Telegram: /estado, /status), named in the texts.
+    """
+
+    subjects: bool = True
+    buttons: bool = False
+    status_commands: Mapping[str, str] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -38,8 +86,8 @@ class Adapter(Protocol):
 
     channel: str
 
-    async def start(self, sink: Sink) -> None:
-        """Begin receiving; every message goes to `await sink(inbound)`."""
+    async def start(self, port: Port) -> None:
+        """Begin receiving; every message goes to `await port.receive(inbound)`."""
         ...
 
     async def send(self, message: Outbound) -> Receipt:
@@ -74,22 +122,30 @@ def adapter_class(channel: str) -> object | None:
     return None
 
 
-@functools.cache
-def shows_subject(channel: str) -> bool:
-    """Whether messages on `channel` have a subject (email) or not (Telegram, Slack), as
-    its adapter class declares it (`subjects`); True when it declares nothing, so a
-    channel nobody asked about still gets its subject.
+def capabilities_of(channel: str, adapter: object | None = None) -> Capabilities:
+    """What `channel` can show: its adapter's declaration, else the installed adapter
+    class's for that name (a memory stand-in for Telegram shows what Telegram shows),
+    else the defaults (a subject, no buttons, no commands).
 
-    Example: `shows_subject("telegram")` → False
+    Example: `capabilities_of("telegram").status_commands["es"]` → "/estado"
     """
-    return bool(getattr(adapter_class(channel), "subjects", True))
+    declared = getattr(adapter, "capabilities", None)
+    if not isinstance(declared, Capabilities):
+        declared = getattr(adapter_class(channel), "capabilities", None)
+    return declared if isinstance(declared, Capabilities) else Capabilities()
 
 
-@functools.cache
-def status_commands(channel: str) -> dict[str, str]:
-    """How a customer asks for the status of her tickets on `channel`, by language, as
-    its adapter class declares it (`status_commands`); {} when it declares nothing.
+class ChannelRegistry:
+    """What each channel can show, registered when the app is assembled from its adapters'
+    declarations; a channel not registered is looked up once among the installed adapters.
 
-    Example: `status_commands("telegram")` → `{"es": "/estado", "en": "/status"}`
+    Example: `ChannelRegistry({"email": EmailAdapter.capabilities})("email").subjects` → True
     """
-    return dict(getattr(adapter_class(channel), "status_commands", None) or {})
+
+    def __init__(self, declared: Mapping[str, Capabilities] | None = None) -> None:
+        self._known: dict[str, Capabilities] = dict(declared or {})
+
+    def __call__(self, channel: str) -> Capabilities:
+        if (known := self._known.get(channel)) is None:
+            known = self._known[channel] = capabilities_of(channel)
+        return known

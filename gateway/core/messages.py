@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from gateway.core.views import Card
+
 PartyKind = Literal["customer", "agent", "bot"]
 
 # The satisfaction survey's scale, worst to best. A customer answers with one of these (a
@@ -124,29 +126,99 @@ class Inbound:
     kind: str = "message"
 
 
+Audience = Literal["customer", "agents"]
+
+
+@dataclass(frozen=True)
+class Survey:
+    """The satisfaction survey offered with a message: a button per score where the channel
+    has buttons, else a link per score (`links`: (score, URL), when the gateway has a
+    public address), else the customer answers with a bare number."""
+
+    ticket_number: int
+    links: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Mention:
+    """Someone a console message should notify: her address there when known (she
+    claimed the ticket there, or was assigned with a mention), and her name."""
+
+    address: str | None
+    name: str
+
+
+@dataclass(frozen=True)
+class ForAgents:
+    """How a message for the agents' console is shown, as the core decided it.
+
+    - `thread`: the ticket's conversation on the console ("C0AGENTS:1700000000.1"), once its
+      card is posted; None before (a new ticket's card opens it).
+    - `card`: the ticket's card, to post (no thread yet) or to redraw in place.
+    - `heading`, `quote`: a line above the text (who wrote it), and the text shown as a
+      quote (a customer's own words).
+    - `mention`: whom to notify (the ticket's assignee on SLA warnings).
+    - `broadcast`: also show it in the room, not only in the thread.
+    """
+
+    thread: str | None = None
+    card: Card | None = None
+    heading: str = ""
+    quote: bool = False
+    mention: Mention | None = None
+    broadcast: bool = False
+
+
 @dataclass(frozen=True)
 class Outbound:
-    """One message for an adapter to deliver.
+    """One message for an adapter to deliver: typed, so no adapter guesses at keys.
 
-    `audience` is "customer" (to `recipient` on `channel`) or "agents" (to the agents'
-    console). `reply_to` carries the platform ids of the conversation so the adapter can
-    thread the message (email In-Reply-To/References, Telegram reply, Slack thread_ts).
-    `automatic` marks messages no human wrote (acknowledgements, progress, surveys): email
-    adds `Auto-Submitted`.
+    `audience` is "customer" (to `recipient` on `channel`) or "agents" (the agents'
+    console; `recipient` is the agents' room the core routed it to, and `agents` says how
+    to show it). `reply_to` carries the platform ids of the conversation so the adapter
+    can thread the message (email In-Reply-To/References, Telegram reply). `automatic`
+    marks messages no human wrote (acknowledgements, progress, surveys): email adds
+    `Auto-Submitted`. `kind` names the text it was written from ("ack", "agent_reply"…),
+    for the record; adapters decide nothing on it.
+
+    For customers: `locale` is the text's language, `mailbox` the support address the
+    customer wrote to (email answers from it), `ticket_subject` the ticket's subject
+    (email: "Re: … [#1042]"), `survey` the scores to offer.
     """
 
     channel: str
     recipient: str
     text: str
     subject: str = ""
-    audience: Literal["customer", "agents"] = "customer"
+    audience: Audience = "customer"
     ticket_number: int | None = None
     kind: str = "reply"
     automatic: bool = False
     reply_to: tuple[str, ...] = ()
     attachments: tuple[Attachment, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
     outbox_id: int | None = None
+    locale: str = ""
+    mailbox: str = ""
+    ticket_subject: str = ""
+    survey: Survey | None = None
+    agents: ForAgents | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What `Gateway.receive` did with one message."""
+
+    ticket_number: int | None
+    ticket_id: int | None = None
+    message_id: int | None = None
+    duplicate: bool = False
+    new_ticket: bool = False
+    reopened: bool = False
+    outbound: tuple[Outbound, ...] = ()
+    # Outbox rows written for this message that may leave now, (id, row), handed to the
+    # dispatcher after the commit so it need not read them back (the outbox's business).
+    queued: tuple[tuple[int, dict[str, Any]], ...] = field(default=(), repr=False,
+                                                           compare=False)
 
 
 @dataclass(frozen=True)
@@ -178,3 +250,9 @@ class TransientError(DeliveryError):
 
 class PermanentError(DeliveryError):
     """Never going to work: blocked bot, unknown address, 5xx SMTP. Agents are told."""
+
+
+class InboundRejected(ValueError):
+    """`receive` refused a message: it cannot be threaded (an unknown channel, an agent's
+    message that names no ticket, a survey answer for someone else's ticket). Anything
+    odd about it is in the audit log."""

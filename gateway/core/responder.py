@@ -1,9 +1,11 @@
-"""The responder interface: small bots that read a message in context and return actions.
+"""The responder interface: small bots that read a message (or a ticket's event) in
+context and return actions.
 
-A responder never sends anything itself: it calls `ctx.reply(...)` or
-`ctx.notify_agents(...)`, and the pipeline turns those actions into outbox rows in the
-same transaction as the message. Responders run in the order `[responders] order` gives;
-one can end the run with `ctx.stop()`.
+A responder never sends or stores anything itself: it calls `ctx.reply(...)`,
+`ctx.notify_agents(...)`, `ctx.schedule(...)`, `ctx.cancel(...)`… and the pipeline turns
+those actions into messages, outbox rows and scheduled rows in the same transaction.
+Responders run in the order `[responders] order` gives; one can end the run with
+`ctx.stop()`.
 
 Example:
     >>> class Hello:
@@ -13,15 +15,21 @@ Example:
     ...     async def handle(self, ctx: "Context") -> None:
     ...         ctx.reply("ack")
 
-When the gateway stores many messages at once it first calls a responder's optional
-`async prepare(contexts)`, so that one query can serve them all (see `prepare_all`).
+Optional parts of a responder:
+- `async prepare(contexts)`: when the gateway stores many messages at once, look up in
+  one query what `handle` will need (see `prepare_all`);
+- `events` (names) and `async on_event(ctx: EventContext)`: time and changes that are not
+  messages — a scheduled action coming due ("due:progress"), an agent resolving the
+  ticket ("resolved")… (see `Event`);
+- `async recognise(arrival) -> Inbound | None`: before a customer's message is threaded,
+  read it differently (a bare "5" answering a survey is a score, not a new question).
 
 Responders are found by name through the `centralita.responders` entry points.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import entry_points
@@ -36,62 +44,167 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Reply:
-    """Send the customer a template (or a literal text) on the ticket's own channel."""
+    """Send the customer a template (or a literal text) on the ticket's own channel (no
+    ticket: to the sender). `variables` go to the template."""
 
     template: str | None
     text: str | None = None
     automatic: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
+    variables: Mapping[str, Any] = field(default_factory=dict)
     hold_seconds: float = 0  # queued this long before it may leave (an agent's undo window)
+    survey: bool = False  # offer the satisfaction survey with it (buttons or links)
 
 
 @dataclass(frozen=True)
 class NotifyAgents:
-    """Tell the agents' console something about the ticket (rendered from a template)."""
+    """Tell the agents' console something about the ticket (rendered from a template).
+
+    `card`: post the ticket's card if it has none yet (the notice then is the card);
+    `broadcast`: show it in the room too, not only in the thread; `mention`: notify the assignee.
+    """
 
     template: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    card: bool = False
+    broadcast: bool = False
+    mention: bool = False
 
 
-Action = Reply | NotifyAgents
+@dataclass(frozen=True)
+class CopyToConsole:
+    """Copy into the ticket's console thread the customer's message (`inbound`) or every
+    automatic answer this context sends (`answers`): the thread is the conversation."""
+
+    inbound: bool = False
+    answers: bool = False
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Due work for the ticket: `kind` at `due` (see `gateway.desk.followups`)."""
+
+    kind: str
+    due: datetime
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """What is still to come of these kinds for the ticket is cancelled."""
+
+    kinds: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SetStatus:
+    """Change the ticket's status (audited with `reason`; the card follows)."""
+
+    status: str
+    reason: str = ""
+
+
+Action = Reply | NotifyAgents | CopyToConsole | Schedule | Cancel | SetStatus
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened to a ticket and is not a message.
+
+    `name` is "due:<kind>" when a scheduled action came due (`payload` is its payload,
+    `due_at` when it was due), or what changed: "resolved", "reopened", "pending",
+    "remind" (payload "at"), said by `by` (an agent's name, "scheduler"…).
+    """
+
+    name: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    by: str = ""
+    due_at: datetime | None = None
 
 
 @dataclass
-class Context:
-    """One message in context, with `reply` and `notify_agents` bound to its ticket."""
+class TicketContext:
+    """A ticket in context, with the actions bound to it (`ticket` is None only for a
+    channel command answered without a ticket, such as /estado)."""
 
-    inbound: Inbound
-    ticket: Ticket
+    ticket: Ticket | None
     contact: Contact
-    message: Message
-    new_ticket: bool
-    reopened: bool
     now: datetime
     services: Services
     actions: list[Action] = field(default_factory=list)
     stopped: bool = False
     # What a responder's `prepare` looked up for this message ahead of `handle`.
     facts: dict[str, Any] = field(default_factory=dict)
-    # The sender was first heard of with this very message (nothing to look up about her).
-    new_contact: bool = False
 
     def reply(self, template: str, *, automatic: bool = True, hold_seconds: float = 0,
-              **extra: Any) -> None:
-        """Answer the customer with the template `template` (held `hold_seconds` first)."""
-        self.actions.append(Reply(template=template, automatic=automatic, extra=extra,
-                                  hold_seconds=hold_seconds))
+              survey: bool = False, **variables: Any) -> None:
+        """Answer the customer with the template `template` (held `hold_seconds` first;
+        `survey`: with the satisfaction survey's buttons or links)."""
+        self.actions.append(Reply(template=template, automatic=automatic,
+                                  variables=variables, hold_seconds=hold_seconds,
+                                  survey=survey))
 
     def reply_text(self, text: str, *, automatic: bool = False) -> None:
-        """Answer the customer with literal text (an agent's words)."""
+        """Answer the customer with literal text."""
         self.actions.append(Reply(template=None, text=text, automatic=automatic))
 
-    def notify_agents(self, template: str, **extra: Any) -> None:
-        """Tell the agents' console, e.g. `notify_agents("new_ticket")`."""
-        self.actions.append(NotifyAgents(template=template, extra=extra))
+    def notify_agents(self, template: str, *, card: bool = False, broadcast: bool = False,
+                      mention: bool = False, **variables: Any) -> None:
+        """Tell the agents' console, e.g. `notify_agents("new_ticket", card=True)`."""
+        self.actions.append(NotifyAgents(template=template, variables=variables, card=card,
+                                         broadcast=broadcast, mention=mention))
+
+    def copy_to_console(self, *, inbound: bool = False, answers: bool = False) -> None:
+        """Copy the customer's message and/or the automatic answers into the ticket's
+        console thread."""
+        self.actions.append(CopyToConsole(inbound=inbound, answers=answers))
+
+    def schedule(self, kind: str, due: datetime, **payload: Any) -> None:
+        """Plan `kind` for this ticket at `due`, e.g. `schedule("survey", now + 1h)`."""
+        self.actions.append(Schedule(kind=kind, due=due, payload=payload))
+
+    def cancel(self, *kinds: str) -> None:
+        """Cancel what is still to come of `kinds` for this ticket."""
+        self.actions.append(Cancel(kinds=kinds))
+
+    def set_status(self, status: str, reason: str = "") -> None:
+        """Change the ticket's status, e.g. `set_status("closed", "after 7 days")`."""
+        self.actions.append(SetStatus(status=status, reason=reason))
 
     def stop(self) -> None:
         """No responder after this one runs."""
         self.stopped = True
+
+
+@dataclass(kw_only=True)
+class Context(TicketContext):
+    """One message in context. `previous_status` is what the ticket was before this
+    message put it back on us ("resolved": it reopened; "pending": the customer answered)."""
+
+    inbound: Inbound
+    message: Message | None = None
+    new_ticket: bool = False
+    reopened: bool = False
+    new_contact: bool = False
+    previous_status: str | None = None
+
+
+@dataclass(kw_only=True)
+class EventContext(TicketContext):
+    """A ticket's event (time, or a change that is not a message) in context."""
+
+    event: Event
+
+
+@dataclass
+class Arrival:
+    """A customer's message before it is threaded: the ticket it would join (unchanged
+    yet; None for a new one) and its sender's contact."""
+
+    inbound: Inbound
+    contact: Contact
+    ticket: Ticket | None
+    services: Services
+    now: datetime
 
 
 @runtime_checkable

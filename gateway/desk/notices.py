@@ -1,5 +1,9 @@
 """Rendering automatic texts, telling the agents' console, and the audit log: the pieces
-the pipeline, the outbox and the scheduler all use.
+the pipeline, the desk and the outbox all use.
+
+Example:
+    >>> await notify_agents(services, ticket, "sla_warning", now, customer_name="María",
+    ...                     mention=True, target="first_response", stage="breach")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -9,13 +13,17 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from gateway.core.adapter import shows_subject
-from gateway.core.messages import Outbound
+from gateway.core.messages import ForAgents, Mention, Outbound
+from gateway.desk import assignees
+from gateway.desk.access import room_for
 from gateway.services import Services
 from gateway.store import bulk
 from gateway.store.models import AuditEvent, Contact, Identity, Message, OutboxItem, Ticket
+from gateway.store.outbox_rows import OPEN_CARD, REDRAW_CARD, outbox_row
 
 log = logging.getLogger("centralita.notices")
+
+CARD_UPDATE = "card_update"  # the kind of a row that redraws a ticket's card
 
 
 def audit_row(ticket: Ticket | None, actor: str, action: str, detail: dict[str, Any],
@@ -44,15 +52,16 @@ async def render(services: Services, ticket: Ticket | None, key: str, channel: s
 
     A stored template that fails falls back to the shipped default; the failure is logged
     and audited so an admin sees it on the ticket. On a channel without subjects
-    (Telegram, Slack: `gateway.adapter.shows_subject`), or with `subject=False`, the
-    subject is "", not rendered.
+    (Telegram, Slack: `Capabilities.subjects`), or with `subject=False`, the subject is
+    "", not rendered.
     """
-    locale = ticket.locale if ticket is not None else services.locale_for(locale)
+    locale = ticket.locale if ticket is not None and locale is None else \
+        services.locale_for(locale)
     variables = services.template_context(ticket, customer_name=customer_name, now=now,
                                           channel=channel, locale=locale, **extra)
     rendered = await services.templates.render(key, locale=locale, channel=channel,
                                                context=variables, now=now,
-                                               subject=shows_subject(channel)
+                                               subject=services.shows_subject(channel)
                                                if subject is None else subject)
     if rendered.fell_back:
         log.warning("template %s/%s/%s failed, used the shipped default: %s",
@@ -63,36 +72,40 @@ async def render(services: Services, ticket: Ticket | None, key: str, channel: s
     return rendered.subject, rendered.body
 
 
-def outbox_row(ticket: Ticket | None, out: Outbound, now: datetime, *,
-               contact_id: int | None = None, message_id: int | None = None,
-               due: datetime | None = None) -> dict[str, Any]:
-    """One outbox row for `out`, for `queue_many` (ticket None: e.g. a /start greeting);
-    it may leave at `due` (default: now)."""
-    return {"ticket_id": ticket.id if ticket else None, "message_id": message_id,
-            "contact_id": contact_id, "channel": out.channel, "audience": out.audience,
-            "recipient": out.recipient, "kind": out.kind, "subject": out.subject,
-            "text": out.text, "automatic": out.automatic,
-            "payload": {"reply_to": list(out.reply_to),
-                        "ticket": ticket.number if ticket else None, **out.extra},
-            "next_attempt_at": due or now, "created_at": now}
-
-
 async def queue_many(rows: list[dict[str, Any]]) -> list[int]:
     """Write outbox rows built with `outbox_row` (in the caller's transaction); their ids."""
     return await bulk.insert_ids(OutboxItem, rows)
 
 
 async def queue(ticket: Ticket | None, out: Outbound, now: datetime, *,
-                contact: Contact | None = None, message: Message | None = None) -> int:
+                contact: Contact | None = None, message: Message | None = None,
+                card: str = "") -> int:
     """Write one outbox row for `out` (in the caller's transaction); its id."""
-    row = outbox_row(ticket, out, now, contact_id=contact.id if contact else None,
-                     message_id=message.id if message else None)
+    row = outbox_row(out, now, ticket_id=ticket.id if ticket else None,
+                     ticket_number=ticket.number if ticket else None,
+                     contact_id=contact.id if contact else None,
+                     message_id=message.id if message else None, card=card)
     return (await queue_many([row]))[0]
 
 
+def has_console(services: Services) -> bool:
+    """Whether agents' notices are queued (a console is configured) or only logged."""
+    return bool(services.settings.agents.console)
+
+
+def agents_room(services: Services, ticket: Ticket | None) -> str:
+    """The agents' room a ticket's notices go to ([agents] routes)."""
+    agents = services.settings.agents
+    if ticket is None:
+        return agents.channel
+    return room_for(agents, ticket.channel, ticket.mailbox, ticket.tags or ())
+
+
 async def agents_notice(services: Services, ticket: Ticket, key: str, now: datetime, *,
-                        customer_name: str, **extra: Any) -> Outbound:
-    """The notice for the agents' console about `ticket` (template `key`), not yet queued.
+                        customer_name: str, broadcast: bool = False, mention: bool = False,
+                        **extra: Any) -> Outbound:
+    """The notice for the agents' console about `ticket` (template `key`), not yet queued:
+    `broadcast` shows it in the room too, not only in its thread; `mention` notifies the assignee.
 
     With no console configured (`[agents] console = ""`) it is logged here and must not
     be queued (see `has_console`).
@@ -104,44 +117,62 @@ async def agents_notice(services: Services, ticket: Ticket, key: str, now: datet
                                  subject=None if agents.console else False, **extra)
     if not agents.console:
         log.info("agents: %s", text)
-    return Outbound(channel=console, recipient=agents.channel, text=text, subject=subject,
-                    audience="agents", ticket_number=ticket.number, kind=key, automatic=True,
-                    extra={"customer_channel": ticket.channel, "mailbox": ticket.mailbox,
-                           "tags": list(ticket.tags or []), "assignee": ticket.assignee or ""})
-
-
-def has_console(services: Services) -> bool:
-    """Whether agents' notices are queued (a console is configured) or only logged."""
-    return bool(services.settings.agents.console)
-
-
-CARD_UPDATE = "card_update"
-
-
-async def card_changed(services: Services, ticket: Ticket, now: datetime) -> None:
-    """The ticket changed in a way its card on the console shows (status, assignee,
-    priority) without an agent doing it there: a customer reopened it, the scheduler
-    closed it. The console redraws the card when the row is delivered, from the ticket
-    as it is then.
-
-    Example: `await card_changed(services, ticket, now)` after `ticket.status = "open"`.
-    """
-    if not has_console(services):
-        return
-    agents = services.settings.agents
-    await queue(ticket, Outbound(
-        channel=agents.console, recipient=agents.channel, text="", audience="agents",
-        ticket_number=ticket.number, kind=CARD_UPDATE, automatic=True,
-        extra={"customer_channel": ticket.channel}), now)
+    who = None
+    if mention and ticket.assignee:
+        who = Mention(await assignees.address_of(console, ticket.number, ticket.assignee),
+                      ticket.assignee)
+    return Outbound(channel=console, recipient=agents_room(services, ticket), text=text,
+                    subject=subject, audience="agents", ticket_number=ticket.number,
+                    kind=key, automatic=True, agents=ForAgents(broadcast=broadcast, mention=who))
 
 
 async def notify_agents(services: Services, ticket: Ticket, key: str, now: datetime, *,
-                        customer_name: str, **extra: Any) -> Outbound:
-    """Tell the agents' console about `ticket` with template `key` (or only the log)."""
-    out = await agents_notice(services, ticket, key, now, customer_name=customer_name, **extra)
+                        customer_name: str, card: bool = False, broadcast: bool = False,
+                        mention: bool = False, **extra: Any) -> Outbound:
+    """Tell the agents' console about `ticket` with template `key` (or only the log);
+    `card`: the notice opens the ticket's card if it has none yet."""
+    out = await agents_notice(services, ticket, key, now, customer_name=customer_name,
+                              broadcast=broadcast, mention=mention, **extra)
     if not has_console(services):
         return out
-    return replace(out, outbox_id=await queue(ticket, out, now))
+    return replace(out, outbox_id=await queue(ticket, out, now,
+                                              card=OPEN_CARD if card else ""))
+
+
+def card_update(services: Services, ticket: Ticket) -> Outbound | None:
+    """The row that redraws the ticket's card (None without a console): the console
+    redraws it when the row is delivered, from the ticket as it is then."""
+    if not has_console(services):
+        return None
+    return Outbound(channel=services.settings.agents.console,
+                    recipient=agents_room(services, ticket), text="", audience="agents",
+                    ticket_number=ticket.number, kind=CARD_UPDATE, automatic=True)
+
+
+async def card_changed(services: Services, ticket: Ticket, now: datetime) -> None:
+    """The ticket changed in a way its card shows (status, assignee, priority): queue its
+    redrawing (`card_update`).
+
+    Example: `await card_changed(services, ticket, now)` after `ticket.status = "open"`.
+    """
+    if (out := card_update(services, ticket)) is not None:
+        await queue(ticket, out, now, card=REDRAW_CARD)
+
+
+async def mirror(services: Services, ticket: Ticket, text: str, now: datetime, *,
+                 author: str, name: str = "", kind: str = "", reply: str = "") -> Outbound:
+    """A copy for the ticket's console thread, so that the thread is the whole
+    conversation: a customer's message (`author` "customer", quoted), an automatic answer
+    ("bot", `kind` names it) or a saved reply an agent sent ("agent", `reply` names it)."""
+    agents = services.settings.agents
+    console = agents.console or "agents"
+    _, heading = await render(services, None, "mirror", console, now, "", subject=False,
+                              locale=services.console_locale, author=author, name=name,
+                              kind=kind, reply=reply)
+    return Outbound(channel=console, recipient=agents_room(services, ticket), text=text,
+                    audience="agents", ticket_number=ticket.number, kind="mirror",
+                    automatic=True, agents=ForAgents(heading=heading,
+                                                     quote=author == "customer"))
 
 
 async def delivery_failed(services: Services, ticket: Ticket, channel: str, reason: str,
@@ -152,7 +183,7 @@ async def delivery_failed(services: Services, ticket: Ticket, channel: str, reas
                          visibility="internal", channel=channel, kind="delivery_failed",
                          text=f"Delivery failed on {channel}: {reason}", created_at=now)
     return await notify_agents(services, ticket, "delivery_failed", now,
-                               customer_name=contact.name, reason=reason)
+                               customer_name=contact.name, broadcast=True, reason=reason)
 
 
 async def customer_address(ticket: Ticket) -> str:
@@ -168,35 +199,3 @@ async def thread_ids(ticket: Ticket) -> tuple[str, ...]:
                                channel=ticket.channel).order_by("id").values_list(
                                    "external_id", flat=True)
     return tuple(dict.fromkeys(list(ids[:1]) + list(ids[-9:])))
-
-
-async def customer_message(services: Services, ticket: Ticket, key: str, now: datetime,
-                           *, survey_links: dict[str, str] | None = None,
-                           **extra: Any) -> Outbound:
-    """An automatic message to the ticket's customer on its own channel (template `key`),
-    threaded under her messages, stored on the ticket, queued, and copied to the console.
-    `survey_links` (score → URL) go with it for channels that show links, not buttons.
-
-    Example: `await customer_message(services, ticket, "progress", now)`.
-    """
-    contact = await Contact.get(id=ticket.contact_id)  # type: ignore[attr-defined]
-    subject, text = await render(services, ticket, key, ticket.channel, now, contact.name,
-                                 **extra)
-    message = await Message.create(ticket=ticket, direction="out", author_kind="bot",
-                                   channel=ticket.channel, kind=key, subject=subject,
-                                   text=text, automated=True, created_at=now)
-    out = Outbound(channel=ticket.channel, text=text, subject=subject, kind=key,
-                   recipient=await customer_address(ticket), ticket_number=ticket.number,
-                   automatic=True, reply_to=await thread_ids(ticket),
-                   extra={"locale": ticket.locale, "mailbox": ticket.mailbox,
-                          "ticket_subject": ticket.subject,
-                          **({"survey_links": survey_links} if survey_links else {})})
-    out = replace(out, outbox_id=await queue(ticket, out, now, contact=contact,
-                                              message=message))
-    if has_console(services):
-        agents = services.settings.agents
-        await queue(ticket, Outbound(
-            channel=agents.console, recipient=agents.channel, text=text, audience="agents",
-            ticket_number=ticket.number, kind="mirror", automatic=True,
-            extra={"from": "bot", "name": key, "customer_channel": ticket.channel}), now)
-    return out

@@ -1,12 +1,14 @@
-"""What agents do to a ticket from the console: claim, resolve, reopen, priority, assign.
+"""What agents do to a ticket: claim, assign, resolve, reopen, set pending, priority, a
+promised update, taking back a reply in its undo window.
 
 Each action is one transaction, audited with who did it, and returns the ticket as it now
-is (the console redraws its card from it). Nothing here sends anything to the customer.
+is and the `Event` it caused (None: nothing follows from it), which the desk hands to the
+responders (follow-ups are planned there). Nothing here sends anything to anyone.
 
 Example:
-    >>> ticket = await claim(1042, "Pedro", now)                      # doctest: +SKIP
-    >>> ticket.assignee                                                # doctest: +SKIP
-    'Pedro'
+    >>> ticket, event = await resolve(1042, "Pedro", now)              # doctest: +SKIP
+    >>> event.name                                                      # doctest: +SKIP
+    'resolved'
 """
 
 from __future__ import annotations
@@ -17,16 +19,23 @@ from typing import Any
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
+from gateway.core.responder import Event
 from gateway.desk.notices import audit
-from gateway.store.models import Contact, Message, OutboxItem, Ticket
-from gateway.texts.engine import TemplateSource
-from scheduler import plan
+from gateway.settings import PRIORITIES
+from gateway.store.models import Message, OutboxItem, Ticket
+from gateway.texts.filters import PRIORITY_LABELS
 
-PRIORITIES = ("low", "normal", "high", "urgent")
+Changed = tuple[Ticket, Event | None]
 
 
 class TicketActionError(ValueError):
-    """The action does not apply (no such ticket, a priority that does not exist…)."""
+    """The action does not apply: `problem` names why (a `console_refused` case: no_ticket,
+    bad_priority, bad_time, not_open), `details` the variables its text shows."""
+
+    def __init__(self, problem: str, **details: Any) -> None:
+        super().__init__(f"{problem}: {details}")
+        self.problem = problem
+        self.details = details
 
 
 async def _locked(number: int) -> Ticket:
@@ -35,7 +44,7 @@ async def _locked(number: int) -> Ticket:
         query = query.select_for_update()  # SQLite: one writer at a time anyway
     ticket = await query.first()
     if ticket is None:
-        raise TicketActionError(f"there is no ticket #{number}")
+        raise TicketActionError("no_ticket", number=number)
     return ticket
 
 
@@ -62,90 +71,86 @@ async def assign(number: int, agent: str, assignee: str, now: datetime) -> Ticke
     return await _set(number, agent, "assignee", assignee, "assigned", now)
 
 
-async def resolve(number: int, agent: str, now: datetime) -> Ticket:
+def priority_code(wanted: str) -> str:
+    """The priority an agent means: a code ("high") or its word in es/en ("alta")."""
+    words = {label: code for labels in PRIORITY_LABELS.values()
+             for code, label in labels.items()}
+    code = words.get(wanted.strip().lower(), wanted.strip().lower())
+    if code not in PRIORITIES:
+        raise TicketActionError("bad_priority", value=wanted, choices=list(
+            PRIORITY_LABELS["es"].values()) + [c for c in PRIORITIES if c != "normal"])
+    return code
+
+
+async def set_priority(number: int, agent: str, priority: str, now: datetime) -> Ticket:
+    return await _set(number, agent, "priority", priority_code(priority), "priority", now)
+
+
+async def change_status(ticket: Ticket, status: str, by: str, now: datetime, *,
+                        detail: dict[str, Any] | None = None) -> Event | None:
+    """Move `ticket` to `status` (in the caller's transaction), audited; the event it is
+    for the responders (None when it already was there)."""
+    if ticket.status == status:
+        return None
+    before = ticket.status
+    ticket.status, ticket.updated_at = status, now
+    fields = ["status", "updated_at"]
+    if status == "resolved":
+        ticket.resolved_at = now
+        fields.append("resolved_at")
+    elif status == "open":
+        ticket.resolved_at = None
+        ticket.reopened += 1
+        fields += ["resolved_at", "reopened"]
+    elif status == "closed":
+        ticket.closed_at = now
+        fields.append("closed_at")
+    await ticket.save(update_fields=fields)
+    action = "reopened" if status == "open" else status
+    await audit(ticket, by, action, {"from": before, **(detail or {})}, now)
+    return Event(name=action, by=by)
+
+
+async def resolve(number: int, agent: str, now: datetime) -> Changed:
     async with in_transaction():
         ticket = await _locked(number)
         if ticket.status in ("resolved", "closed"):
-            return ticket
-        before = ticket.status
-        ticket.status, ticket.resolved_at, ticket.updated_at = "resolved", now, now
-        await ticket.save(update_fields=["status", "resolved_at", "updated_at"])
-        await audit(ticket, agent, "resolved", {"from": before}, now)
-        await plan.on_resolved(ticket, now)
-    return ticket
+            return ticket, None
+        return ticket, await change_status(ticket, "resolved", agent, now)
 
 
-async def reopen(number: int, agent: str, now: datetime) -> Ticket:
+async def reopen(number: int, agent: str, now: datetime) -> Changed:
     async with in_transaction():
         ticket = await _locked(number)
         if ticket.status == "open":
-            return ticket
-        before = ticket.status
-        ticket.status, ticket.resolved_at, ticket.updated_at = "open", None, now
-        ticket.reopened += 1
-        await ticket.save(update_fields=["status", "resolved_at", "updated_at", "reopened"])
-        await audit(ticket, agent, "reopened", {"from": before}, now)
-        await plan.on_reopened(ticket, now)
-    return ticket
+            return ticket, None
+        return ticket, await change_status(ticket, "open", agent, now)
 
 
-async def set_pending(number: int, agent: str, now: datetime) -> Ticket:
+async def set_pending(number: int, agent: str, now: datetime) -> Changed:
     """The ticket waits on the customer: a reminder, then resolution, if she does not
     answer (see [scheduler] pending_reminder)."""
     async with in_transaction():
         ticket = await _locked(number)
         if ticket.status in ("resolved", "closed"):
-            raise TicketActionError(f"#{number} is {ticket.status}; reopen it first")
-        before = ticket.status
-        ticket.status, ticket.updated_at = "pending", now
-        await ticket.save(update_fields=["status", "updated_at"])
-        await audit(ticket, agent, "pending", {"from": before}, now)
-        await plan.on_pending(ticket, now)
-    return ticket
+            raise TicketActionError("not_open", number=number, status=ticket.status)
+        return ticket, await change_status(ticket, "pending", agent, now)
 
 
-async def remind(number: int, agent: str, at: str, now: datetime, tz: Any) -> datetime:
-    """Schedule a progress update for the customer at `at` ("15:00": today, or tomorrow
-    if that time has passed) — an agent's promise to keep her informed."""
+async def remind(number: int, agent: str, at: str, now: datetime, tz: Any) -> Changed:
+    """An agent promises the customer an update at `at` ("15:00": today, or tomorrow if
+    that time has passed); the event carries when."""
     try:
         hour, minute = (int(part) for part in at.split(":"))
         local = now.astimezone(tz).replace(hour=hour, minute=minute, second=0, microsecond=0)
     except ValueError:
-        raise TicketActionError(f"a time like 15:00 is expected, not {at!r}") from None
+        raise TicketActionError("bad_time", value=at) from None
     if local <= now:
         local += timedelta(days=1)
     async with in_transaction():
         ticket = await _locked(number)
-        await plan.add([plan.row(ticket, "progress", local, now, count=0, by=agent)])
         await audit(ticket, agent, "remind", {"at": local.isoformat()}, now)
-    return local
-
-
-async def set_priority(number: int, agent: str, priority: str, now: datetime) -> Ticket:
-    if priority not in PRIORITIES:
-        raise TicketActionError(f"priority must be one of {', '.join(PRIORITIES)}, "
-                                f"not {priority!r}")
-    return await _set(number, agent, "priority", priority, "priority", now)
-
-
-async def console_thread(number: int) -> str | None:
-    """Where the ticket's card is on the console ("channel:ts"), None if not posted."""
-    return await Ticket.filter(number=number).first().values_list(
-        "console_thread", flat=True)
-
-
-async def card(number: int) -> dict[str, Any]:
-    """What the console shows on a ticket's card: the ticket, its customer, and the
-    customer's last tickets on every channel."""
-    ticket = await Ticket.get_or_none(number=number)
-    if ticket is None:
-        raise TicketActionError(f"there is no ticket #{number}")
-    contact = await Contact.get(id=ticket.contact_id)  # type: ignore[attr-defined]
-    history = await Ticket.filter(contact_id=contact.id).exclude(id=ticket.id).order_by(
-        "-id").limit(5).values("number", "channel", "status", "subject")
-    first = await ticket.messages.filter(direction="in").order_by("id").first()
-    return {"ticket": ticket, "customer": contact.name, "history": history,
-            "first_text": first.text if first else ""}
+    return ticket, Event(name="remind", by=agent, payload={"at": local.isoformat()})
 
 
 async def withdraw(outbox_id: int, agent: str, now: datetime, *, as_note: bool) -> bool:
@@ -200,25 +205,3 @@ async def find(text: str, limit: int = 10) -> list[dict[str, Any]]:
         subject__icontains=text.strip())
     return await query.order_by("-id").limit(limit).values("number", "subject", "status",
                                                            "channel")
-
-
-async def canned_reply(services: Any, number: int, name: str, agent: str) -> str:
-    """The canned reply `name` ([replies] in settings.toml) written for ticket `number`:
-    in the ticket's language, rendered in the template sandbox with its variables.
-
-    Example: `await canned_reply(services, 1042, "envio", "Pedro")` → "Hola María, tu pedido…"
-    """
-    replies = services.settings.replies
-    if name not in replies:
-        known = ", ".join(sorted(replies)) or "none yet: add them under [replies] in settings.toml"
-        raise TicketActionError(f"there is no canned reply {name!r} (known: {known})")
-    ticket = await Ticket.get_or_none(number=number)
-    if ticket is None:
-        raise TicketActionError(f"there is no ticket #{number}")
-    texts = replies[name]
-    locale = ticket.locale if ticket.locale in texts else next(iter(texts))
-    contact = await Contact.get(id=ticket.contact_id)  # type: ignore[attr-defined]
-    context = services.template_context(ticket, customer_name=contact.name,
-                                        now=services.clock.now(), agent={"name": agent})
-    source = TemplateSource(f"reply:{name}", locale, "", "", texts[locale])
-    return services.templates.render_source(source, context)[1]

@@ -1,14 +1,15 @@
 """The outbox dispatcher: delivers queued messages through the adapters, durably.
 
-Rows are claimed in a batch (with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several
-gateway processes share the work) and leased: a process that dies mid-send leaves rows
-whose lease runs out and which are claimed again. Delivery is therefore at-least-once —
-a crash between send and commit may repeat a send, never drop one.
+Rows are claimed in a batch (`gateway.store.claims`: `FOR UPDATE SKIP LOCKED` on
+PostgreSQL, so several gateway processes share the work) and leased: a process that dies
+mid-send leaves rows whose lease runs out and which are claimed again. Delivery is
+therefore at-least-once — a crash between send and commit may repeat a send, never drop
+one.
 
-Transient failures are retried with exponential backoff and jitter, never sooner than the
-platform's retry-after (which also pauses the whole channel); permanent failures, and
-transient ones past `max_attempts`, end in the `dead` state, recorded on the ticket and
-told to the agents' console.
+Transient failures are retried with backoff and jitter (`gateway.core.backoff`), never
+sooner than the platform's retry-after (which also pauses the whole channel); permanent
+failures, and transient ones past `max_attempts`, end in the `dead` state, recorded on
+the ticket and told to the agents' console.
 
 Example:
     >>> outbox = Outbox({"telegram": adapter}, services)   # doctest: +SKIP
@@ -28,66 +29,34 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise import connections
-from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from gateway.core.adapter import Adapter
+from gateway.core.backoff import Backoff
 from gateway.core.messages import Outbound, PermanentError, TransientError
+from gateway.core.ratelimit import RateLimiter
+from gateway.desk.console import card as ticket_card
 from gateway.desk.notices import delivery_failed
+from gateway.outbox.recorder import Recorder
 from gateway.services import Services
 from gateway.store import bulk
 from gateway.store.attachments import load_attachments
+from gateway.store.claims import claim_due
 from gateway.store.models import AuditEvent, Message, OutboxItem, Ticket
+from gateway.store.outbox_rows import (
+    HAND_OVER_LEASE,
+    HAND_OVER_SEND,
+    OPEN_CARD,
+    REDRAW_CARD,
+    attachment_ids,
+    card_wanted,
+    outbound_of,
+)
 
 log = logging.getLogger("centralita.outbox")
 
 SENT_FIELDS = ["status", "sent_at", "platform_id", "lease_until", "last_error"]
-CARD_KINDS = frozenset({"new_ticket"})  # agents' notices that open a ticket's console thread
-RECORD_LINGER = 0.05  # seconds sent rows wait to be recorded together (see _Recorder)
 MAX_HANDED = 10_000  # rows kept in memory for the next pass; beyond, they are read back
-# Rows handed over by the pipeline are written already leased for this long: sent from
-# memory within HAND_OVER_SEND of it, or else (a backlog, a crash) claimed from the
-# database once the lease runs out.
-HAND_OVER_LEASE = timedelta(seconds=15)
-HAND_OVER_SEND = timedelta(seconds=10)
-
-
-def leased_for_hand_over(row: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """An outbox row (see `notices.outbox_row`) written as claimed, for `hand_over`."""
-    row.update(status="sending", lease_until=now + HAND_OVER_LEASE, attempts=1)
-    return row
-
-
-class RateLimiter:
-    """A token bucket on the gateway's clock: `rate` messages a second, bursts of `burst`."""
-
-    def __init__(self, rate: float, clock_monotonic: Callable[[], float],
-                 sleep: Callable[[float], object], burst: float | None = None) -> None:
-        self.rate = rate
-        self.burst = burst if burst is not None else max(1.0, rate)
-        self._tokens = self.burst
-        self._monotonic = clock_monotonic
-        self._sleep = sleep
-        self._stamp = clock_monotonic()
-        self._paused_until = 0.0
-
-    def pause(self, seconds: float) -> None:
-        """Send nothing for `seconds` (a platform's retry-after)."""
-        self._paused_until = max(self._paused_until, self._monotonic() + seconds)
-
-    async def acquire(self) -> None:
-        while True:
-            now = self._monotonic()
-            if now < self._paused_until:
-                await self._sleep(self._paused_until - now)  # type: ignore[misc]
-                continue
-            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return
-            await self._sleep(max(0.001, (1 - self._tokens) / self.rate))  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
@@ -104,7 +73,7 @@ class Claimed:
     subject: str
     text: str
     automatic: bool
-    payload: dict
+    payload: dict[str, Any]
     attempts: int
 
 
@@ -121,42 +90,6 @@ class _Outcome:
     retry_after: float | None = None
 
 
-class _Recorder:
-    """Records sent rows' outcomes in the background, in order: whatever RECORD_LINGER
-    gathers (several passes' worth under load) in one transaction. A record that fails is
-    logged; its rows stay leased and are sent again when the lease runs out
-    (at-least-once, as after a crash).
-    """
-
-    def __init__(self, record: Callable[[list[_Outcome]], Awaitable[None]]) -> None:
-        self._record = record
-        self._pending: list[_Outcome] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def add(self, outcomes: list[_Outcome]) -> None:
-        self._pending += outcomes
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._drain())
-
-    async def _drain(self) -> None:
-        while self._pending:
-            # Let a few passes' outcomes gather: each record is a commit, and on SQLite a
-            # commit's fsync is most of its cost (at 1000 msgs/s, one record per pass
-            # spent a quarter of the time in fsync). The rows stay leased meanwhile.
-            await asyncio.sleep(RECORD_LINGER)
-            outcomes, self._pending = self._pending, []
-            try:
-                await self._record(outcomes)
-            except Exception:
-                log.exception("recording %d sent outbox row(s) failed; they are sent again "
-                              "when their lease runs out", len(outcomes))
-
-    async def close(self) -> None:
-        """Wait until everything added is recorded."""
-        while self._task is not None and not self._task.done():
-            await asyncio.shield(self._task)
-
-
 class Outbox:
     """Claims due rows, sends them through the adapters, records what happened."""
 
@@ -166,12 +99,16 @@ class Outbox:
         self.services = services
         self.settings = services.settings.outbox
         self.clock = services.clock
-        self.rng = rng
+        self.retries = Backoff(self.settings.backoff_base.total_seconds(),
+                               self.settings.backoff_max.total_seconds(), rng=rng)
         self._wake = asyncio.Event()
         self._limiters: dict[str, RateLimiter] = {}
         self._handed: dict[int, dict[str, Any]] = {}
         self._search_at = 0.0
         self._search_now = True  # rows were queued in the database only (`wake`)
+        # Cards posted by this process, ticket id → thread, until their record is written:
+        # a ticket's next notices go into that thread without waiting for it.
+        self._cards: dict[int, str] = {}
 
     def takes(self, channel: str) -> bool:
         return channel in self.adapters
@@ -197,17 +134,21 @@ class Outbox:
     def limiter(self, channel: str) -> RateLimiter:
         if channel not in self._limiters:
             rate = self.settings.rate.get(channel, 10.0)
-            self._limiters[channel] = RateLimiter(rate, self.clock.monotonic, self.clock.sleep)
+            self._limiters[channel] = RateLimiter(rate, self.clock)
         return self._limiters[channel]
+
+    def backoff(self, attempts: int, retry_after: float | None) -> timedelta:
+        """When a failed row is tried again: never sooner than the platform's retry-after."""
+        return timedelta(seconds=self.retries.delay(attempts, retry_after))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Dispatch until `stop` is set; idle waits end early on `wake()`.
 
-        Here a pass records what it sent in the background (`_Recorder`): the next pass
+        Here a pass records what it sent in the background (`Recorder`): the next pass
         sends the rows handed over meanwhile instead of queueing behind that record for
         the database, where a pipeline batch may hold it for tens of milliseconds.
         """
-        recorder = _Recorder(self._record)
+        recorder = Recorder(self._record)
         try:
             while not stop.is_set():
                 try:
@@ -261,71 +202,85 @@ class Outbox:
         whose lease is nearly over is left to the database (another pass may take it)."""
         ids = [i for i in self._handed if only is None or i in only][:self.settings.batch]
         rows = [(i, self._handed.pop(i)) for i in ids]
-        return await self._with_console_threads([
-            {"id": i, **{name: row[name] for name in ROW_FIELDS}, "attempts": row["attempts"]}
-            for i, row in rows if row["lease_until"] - now > HAND_OVER_LEASE - HAND_OVER_SEND])
+        return [Claimed(id=i, **{name: row[name] for name in ROW_FIELDS},
+                        attempts=row["attempts"])
+                for i, row in rows if row["lease_until"] - now > HAND_OVER_LEASE - HAND_OVER_SEND]
 
     async def _claim(self, now: datetime, only: Collection[int] | None,
                      limit: int) -> list[Claimed]:
         if not self.adapters:
             return []
-        lease_until = now + self.settings.lease
-        due = Q(status="pending", next_attempt_at__lte=now) | Q(status="sending",
-                                                                   lease_until__lte=now)
-        async with in_transaction():
-            query = OutboxItem.filter(due, channel__in=list(self.adapters)).order_by("id")
-            query = query.limit(limit)
-            if only is not None:
-                query = query.filter(id__in=list(only))
-            if connections.get("default").capabilities.dialect == "postgres":
-                # tortoise drops FOR UPDATE from values()/values_list(): fetch rows.
-                query = query.select_for_update(skip_locked=True)
-            ids = [row.id for row in await query.only("id")]
-            if not ids:
-                return []
-            await OutboxItem.filter(id__in=ids).update(
-                status="sending", lease_until=lease_until, attempts=F("attempts") + 1)
-            rows = await OutboxItem.filter(id__in=ids).order_by("id").values(*CLAIMED_FIELDS)
-        return await self._with_console_threads(rows)
-
-    @staticmethod
-    async def _with_console_threads(rows: list[dict[str, Any]]) -> list[Claimed]:
-        # The console threads notices under the ticket's card, posted by an earlier row:
-        # tell it where the card is now (None while it is not posted yet).
-        tickets = {r["ticket_id"] for r in rows if r["audience"] == "agents" and r["ticket_id"]}
-        threads = dict(await Ticket.filter(id__in=list(tickets)).values_list(
-            "id", "console_thread")) if tickets else {}
-        claimed = []
-        for row in rows:
-            if row["audience"] == "agents" and row["ticket_id"]:
-                row["payload"] = {**(row["payload"] or {}),
-                                  "console_thread": threads.get(row["ticket_id"])}
-            claimed.append(Claimed(**row))
-        return claimed
+        among: dict[str, Any] = {"channel__in": list(self.adapters)}
+        if only is not None:
+            among["id__in"] = list(only)
+        ids = await claim_due(OutboxItem, due="next_attempt_at", claimed="sending", now=now,
+                              lease=self.settings.lease, limit=limit, **among)
+        if not ids:
+            return []
+        rows = await OutboxItem.filter(id__in=ids).order_by("id").values(*CLAIMED_FIELDS)
+        return [Claimed(**row) for row in rows]
 
     async def _deliver_channel(self, items: list[Claimed],
                                record: Callable[[list[_Outcome]], Awaitable[None]]) -> None:
         adapter = self.adapters[items[0].channel]
         limiter = self.limiter(items[0].channel)
+        threads = await self._console_threads(items)
         outcomes = []
         for item in items:
             await limiter.acquire()
-            outcome = await self._send(adapter, item)
+            outcome = await self._send(adapter, item, threads)
             if outcome.retry_after:
                 limiter.pause(outcome.retry_after)
+            if outcome.platform_id and item.ticket_id and item.audience == "agents" and \
+                    card_wanted(item.kind, item.payload or {}) == OPEN_CARD and \
+                    not threads.get(item.ticket_id):  # the card it posted opens the thread
+                threads[item.ticket_id] = self._cards[item.ticket_id] = outcome.platform_id
             outcomes.append(outcome)
         await record(outcomes)
 
-    async def _send(self, adapter: Adapter, item: Claimed) -> _Outcome:
-        payload = dict(item.payload or {})
-        files = await load_attachments(payload.pop("attachments", None) or ())
-        message = Outbound(
-            channel=item.channel, recipient=item.recipient, text=item.text,
-            subject=item.subject, audience=item.audience,  # type: ignore[arg-type]
-            ticket_number=payload.get("ticket"), kind=item.kind, automatic=item.automatic,
-            reply_to=tuple(payload.pop("reply_to", ())), extra=payload, outbox_id=item.id,
-            attachments=files)
+    async def _console_threads(self, items: list[Claimed]) -> dict[int, str | None]:
+        """Where each ticket's card is on the console now (None: not posted yet)."""
+        tickets = {i.ticket_id for i in items if i.audience == "agents" and i.ticket_id}
+        if not tickets:
+            return {}
+        found = dict(await Ticket.filter(id__in=list(tickets)).values_list(
+            "id", "console_thread"))
+        for ticket_id in tickets:
+            if found.get(ticket_id):
+                self._cards.pop(ticket_id, None)  # recorded: the database knows it now
+            elif ticket_id in self._cards:
+                found[ticket_id] = self._cards[ticket_id]
+        if len(self._cards) > MAX_HANDED:
+            self._cards.clear()
+        return found
+
+    async def _message(self, item: Claimed, threads: dict[int, str | None]
+                       ) -> Outbound | None:
+        """The typed message a claimed row delivers, with the ticket's console thread and,
+        where the row draws it, its card as it is now (None: nothing to deliver)."""
+        payload = item.payload or {}
+        files = await load_attachments(attachment_ids(payload))
+        thread = threads.get(item.ticket_id) if item.ticket_id else None
+        card = None
+        number = payload.get("ticket")
+        wanted = card_wanted(item.kind, payload) if item.audience == "agents" else ""
+        if number is not None and ((wanted == OPEN_CARD and not thread) or
+                                   (wanted == REDRAW_CARD and thread)):
+            card = await ticket_card(self.services, number)
+        elif item.audience == "agents" and number is not None and not thread:
+            if wanted == REDRAW_CARD:  # not posted yet: it will be drawn as it is then
+                return None
+            # A ticket's notices go into its thread, which its card opens.
+            raise TransientError(f"the card of ticket #{number} is not posted yet")
+        return outbound_of({name: getattr(item, name) for name in ROW_FIELDS},
+                           outbox_id=item.id, attachments=files, thread=thread, card=card)
+
+    async def _send(self, adapter: Adapter, item: Claimed,
+                    threads: dict[int, str | None]) -> _Outcome:
         try:
+            message = await self._message(item, threads)
+            if message is None:  # nothing to show (yet): done
+                return _Outcome(item)
             receipt = await adapter.send(message)
         except PermanentError as exc:
             return _Outcome(item, error=exc.reason, permanent=True)
@@ -335,15 +290,6 @@ class Outbox:
             log.exception("adapter %s failed on outbox row %s", item.channel, item.id)
             return _Outcome(item, error=f"{type(exc).__name__}: {exc}")
         return _Outcome(item, platform_id=receipt.platform_id)
-
-    def backoff(self, attempts: int, retry_after: float | None) -> timedelta:
-        """Exponential backoff with jitter; never sooner than the platform's retry-after."""
-        base = self.settings.backoff_base.total_seconds()
-        ceiling = self.settings.backoff_max.total_seconds()
-        delay = min(ceiling, base * 2 ** max(0, attempts - 1)) * (0.5 + self.rng() / 2)
-        if retry_after is not None:
-            delay = max(delay, retry_after * (1 + self.rng() / 10))
-        return timedelta(seconds=delay)
 
     async def _record(self, outcomes: list[_Outcome]) -> None:
         now = self.clock.now()
@@ -357,22 +303,24 @@ class Outbox:
             await bulk.update(Message, ["external_id"], [
                 {"id": o.item.message_id, "external_id": o.platform_id}
                 for o in delivered if o.platform_id and o.item.message_id])
-            for o in delivered:  # the card of a new ticket: its thread is the console's
-                if o.item.audience == "agents" and o.item.kind in CARD_KINDS and \
-                        o.platform_id and o.item.ticket_id:
+            for o in delivered:  # a new ticket's card: its thread is the console's
+                if o.item.audience == "agents" and o.platform_id and o.item.ticket_id and \
+                        card_wanted(o.item.kind, o.item.payload or {}) == OPEN_CARD:
                     await Ticket.filter(id=o.item.ticket_id, console_thread__isnull=True
                                         ).update(console_thread=o.platform_id)
             for outcome in outcomes:
-                item = outcome.item
-                if outcome.error is None:
-                    continue
-                if outcome.permanent or item.attempts >= self.settings.max_attempts:
-                    await self._give_up(item, outcome.error, now)
-                else:
-                    await OutboxItem.filter(id=item.id).update(
-                        status="pending", lease_until=None, last_error=outcome.error,
-                        next_attempt_at=now + self.backoff(item.attempts, outcome.retry_after))
-                    log.info("outbox row %s: %s; retry %d", item.id, outcome.error, item.attempts)
+                if outcome.error is not None:
+                    await self._failed(outcome, now)
+
+    async def _failed(self, outcome: _Outcome, now: datetime) -> None:
+        item, error = outcome.item, outcome.error or ""
+        if outcome.permanent or item.attempts >= self.settings.max_attempts:
+            await self._give_up(item, error, now)
+            return
+        await OutboxItem.filter(id=item.id).update(
+            status="pending", lease_until=None, last_error=error,
+            next_attempt_at=now + self.backoff(item.attempts, outcome.retry_after))
+        log.info("outbox row %s: %s; retry %d", item.id, error, item.attempts)
 
     async def _give_up(self, item: Claimed, reason: str, now: datetime) -> None:
         await OutboxItem.filter(id=item.id).update(status="dead", lease_until=None,

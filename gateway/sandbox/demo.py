@@ -109,7 +109,6 @@ async def run_demo(out: Console, root: Path, *, keep_serving: bool = False) -> N
     from gateway.sandbox.slack import SlackSandbox
     from gateway.sandbox.telegram import TelegramSandbox
     from gateway.store.models import Ticket
-    from gateway.web.http import http_app, serve
 
     logging.getLogger("centralita").setLevel(logging.WARNING)
     # Simulated time jumps hours at a time: every action is "late" by design here.
@@ -133,12 +132,12 @@ async def run_demo(out: Console, root: Path, *, keep_serving: bool = False) -> N
     class LocalMailbox(EmailAdapter):
         """The email channel; the customer's mail is handed over as IMAP would."""
 
-        async def start(self, sink: Any) -> None:
-            self.sink = sink
+        async def start(self, port: Any) -> None:
+            self.port = port
 
         async def deliver(self, raw: bytes) -> Any:
-            return await self.sink(self.parse(raw, self.settings.mailboxes[0],
-                                              clock.now()))
+            return await self.port.receive(self.parse(raw, self.settings.mailboxes[0],
+                                                      clock.now()))
 
     telegram = TelegramAdapter.from_settings(settings, clock=clock)
     slack = SlackAdapter.from_settings(settings, clock=clock)
@@ -146,9 +145,12 @@ async def run_demo(out: Console, root: Path, *, keep_serving: bool = False) -> N
     app = assemble(settings, adapters={"telegram": telegram, "slack": slack, "email": email},
                    clock=clock)
     stop = asyncio.Event()
-    web = asyncio.create_task(serve(http_app(app.adapters, app.services, app.gateway.receive),
-                                    settings.http.listen, stop))
-    await app.start()
+    running = asyncio.Event()
+    # The outbox and the scheduler do not run on their own here: the story moves the
+    # simulated clock and steps them (`settle`).
+    lifecycle = asyncio.create_task(app.run(stop, dispatch=False, tick=False,
+                                            started=running.set))
+    await _until(running.is_set)
 
     async def settle() -> None:
         """Let the scheduler and the outbox do everything due at the simulated now."""
@@ -257,10 +259,8 @@ async def run_demo(out: Console, root: Path, *, keep_serving: bool = False) -> N
             await _serve_admin(out, settings.http.listen, clock.now())
     finally:
         stop.set()
-        app.outbox.wake()
-        await app.stop()
         with contextlib.suppress(Exception):
-            await web
+            await lifecycle
         await Tortoise.close_connections()
         await telegram_api.stop()
         await slack_api.stop()
