@@ -42,6 +42,7 @@ from adapters.email.parse import parse_email
 from adapters.email.settings import EmailSettings, MailboxSettings
 from adapters.email.tokens import ReplyTokens
 from adapters.memory import MemoryAdapter
+from bench.running import running
 from gateway.app import assemble
 from gateway.settings import load_settings
 from gateway.store.db import init_db, migrate
@@ -89,9 +90,6 @@ async def bench(repeat: int, concurrency: int, url: str | None, workdir: Path) -
     await init_db(db_url)
     channel = MemoryAdapter("email")
     app = assemble(settings, adapters={"email": channel})
-    await app.start()
-    stop = asyncio.Event()
-    dispatcher = asyncio.create_task(app.outbox.run(stop))
     outcomes: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
     try:
@@ -109,13 +107,11 @@ async def bench(repeat: int, concurrency: int, url: str | None, workdir: Path) -
                 outcomes["duplicate" if accepted.duplicate
                          else "new ticket" if accepted.new_ticket else "same ticket"] += 1
 
-        begin = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - begin
+        async with running(app):
+            begin = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            elapsed = time.perf_counter() - begin
     finally:
-        stop.set()
-        app.outbox.wake()
-        await dispatcher
         await Tortoise.close_connections()
     ours = len(raws) / elapsed
     print(f"corpus: {len(raws) // repeat} files x {repeat} copies = {len(raws)} messages "

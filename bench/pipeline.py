@@ -33,7 +33,8 @@ from pathlib import Path
 from tortoise import Tortoise
 
 from adapters.memory import MemoryAdapter
-from gateway.app import assemble, settle_memory
+from bench.running import running
+from gateway.app import assemble
 from gateway.core.messages import Inbound, Outbound, Party, ThreadHint
 from gateway.desk.report import percentile
 from gateway.settings import load_settings
@@ -128,25 +129,19 @@ async def bench(n: int, concurrency: int, url: str | None, workdir: Path) -> Non
     await init_db(db_url)
     probe = Probe("telegram")
     app = assemble(settings, adapters={"telegram": probe})
-    await app.start()
-    settle_memory()  # as `centralita run` does
-    stop = asyncio.Event()
-    dispatcher = asyncio.create_task(app.outbox.run(stop))
     try:
-        await run_phase(app, probe, "warm", min(200, n), concurrency, None)
-        throughput, sat_lat = await run_phase(app, probe, "sat", n, concurrency, None)
-        print(f"saturated: {n} messages, {concurrency} concurrent customers: "
-              f"{throughput:.0f} msgs/s (latency there p50 {statistics.median(sat_lat):.1f} ms,"
-              f" p99 {percentile(sat_lat, 99):.1f} ms)")
-        rate = throughput / 2
-        _, latencies = await run_phase(app, probe, "open", n, concurrency, rate)
-        p50, p99 = statistics.median(latencies), percentile(latencies, 99)
-        print(f"below saturation: {n} messages at {rate:.0f} msgs/s: ack p50 {p50:.1f} ms, "
-              f"p99 {p99:.1f} ms")
+        async with running(app):
+            await run_phase(app, probe, "warm", min(200, n), concurrency, None)
+            throughput, sat_lat = await run_phase(app, probe, "sat", n, concurrency, None)
+            print(f"saturated: {n} messages, {concurrency} concurrent customers: "
+                  f"{throughput:.0f} msgs/s (latency there p50 "
+                  f"{statistics.median(sat_lat):.1f} ms, p99 {percentile(sat_lat, 99):.1f} ms)")
+            rate = throughput / 2
+            _, latencies = await run_phase(app, probe, "open", n, concurrency, rate)
+            p50, p99 = statistics.median(latencies), percentile(latencies, 99)
+            print(f"below saturation: {n} messages at {rate:.0f} msgs/s: ack p50 "
+                  f"{p50:.1f} ms, p99 {p99:.1f} ms")
     finally:
-        stop.set()
-        app.outbox.wake()
-        await dispatcher
         await Tortoise.close_connections()
     after = sqlite_commit_limit(workdir / "limit-after.sqlite3")
     limit = (before + after) / 2

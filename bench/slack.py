@@ -38,6 +38,7 @@ from tortoise import Tortoise
 
 from adapters.memory import MemoryAdapter
 from adapters.slack.adapter import SlackAdapter
+from bench.running import running
 from gateway.app import assemble
 from gateway.core.messages import Inbound, Outbound, Party, ThreadHint
 from gateway.desk.report import percentile
@@ -45,7 +46,7 @@ from gateway.sandbox.slack import SlackSandbox
 from gateway.settings import load_settings
 from gateway.store.db import init_db, migrate
 from gateway.store.models import Ticket
-from gateway.web.http import free_port, http_app, serve
+from gateway.web.http import free_port, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENTS, PEDRO = "C0AGENTS", "U0PEDRO"
@@ -110,37 +111,38 @@ async def gateway_run(tickets: int, n: int, concurrency: int, workdir: Path
 
     customers.after_send = arrived
     app = assemble(settings, adapters={"slack": slack, "telegram": customers})
-    stop = asyncio.Event()
-    web = asyncio.create_task(serve(http_app({"slack": slack}), f"127.0.0.1:{port}", stop))
-    await app.start()
-    dispatcher = asyncio.create_task(app.outbox.run(stop))
     try:
-        for i in range(tickets):
-            await customers.inject(Inbound(
-                channel="telegram", sender=Party("customer", str(9000 + i), f"Cliente {i}"),
-                text="Hola, mi pedido no llegó", external_id=f"bench-{i}",
-                thread=ThreadHint(conversation=str(9000 + i))))
-        for _ in range(12_000):  # until every card is posted (at most 10 minutes)
-            if not await Ticket.filter(console_thread__isnull=True).exists():
-                break
-            await asyncio.sleep(0.05)
-        threads = [t.split(":", 1)[1] for t in
-                   await Ticket.all().order_by("id").values_list("console_thread", flat=True)]
-        rate, sent = await drive(sandbox, threads, n, concurrency)
-        await asyncio.wait_for(everything.wait(), timeout=600)
-        latencies = [(delivered[text] - at) * 1000 for text, at in sent.items()]
-        p50, p99 = statistics.median(latencies), percentile(latencies, 99)
-        print(f"gateway: {n} agent replies into {tickets} tickets' threads, {concurrency} at "
-              f"a time: {rate:.0f} events/s; reply → customer p50 {p50:.1f} ms, "
-              f"p99 {p99:.1f} ms")
+        async with running(app, listen=f"127.0.0.1:{port}"):
+            rate, p50, p99 = await _replies(sandbox, customers, everything, delivered,
+                                            tickets, n, concurrency)
     finally:
-        stop.set()
-        app.outbox.wake()
-        await dispatcher
-        await web
-        await app.stop()
         await Tortoise.close_connections()
         await sandbox.stop()
+    return rate, p50, p99
+
+
+async def _replies(sandbox: SlackSandbox, customers: MemoryAdapter, everything: asyncio.Event,
+                   delivered: dict[str, float], tickets: int, n: int,
+                   concurrency: int) -> tuple[float, float, float]:
+    """Customers open `tickets` tickets; agents answer in their cards' threads."""
+    for i in range(tickets):
+        await customers.inject(Inbound(
+            channel="telegram", sender=Party("customer", str(9000 + i), f"Cliente {i}"),
+            text="Hola, mi pedido no llegó", external_id=f"bench-{i}",
+            thread=ThreadHint(conversation=str(9000 + i))))
+    for _ in range(12_000):  # until every card is posted (at most 10 minutes)
+        if not await Ticket.filter(console_thread__isnull=True).exists():
+            break
+        await asyncio.sleep(0.05)
+    threads = [t.split(":", 1)[1] for t in
+               await Ticket.all().order_by("id").values_list("console_thread", flat=True)]
+    rate, sent = await drive(sandbox, threads, n, concurrency)
+    await asyncio.wait_for(everything.wait(), timeout=600)
+    latencies = [(delivered[text] - at) * 1000 for text, at in sent.items()]
+    p50, p99 = statistics.median(latencies), percentile(latencies, 99)
+    print(f"gateway: {n} agent replies into {tickets} tickets' threads, {concurrency} at "
+          f"a time: {rate:.0f} events/s; reply → customer p50 {p50:.1f} ms, "
+          f"p99 {p99:.1f} ms")
     return rate, p50, p99
 
 

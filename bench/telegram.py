@@ -43,6 +43,7 @@ from tortoise import Tortoise
 
 from adapters.memory import MemoryAdapter
 from adapters.telegram.adapter import TelegramAdapter
+from bench.running import running
 from gateway.app import assemble
 from gateway.desk.report import percentile
 from gateway.sandbox.telegram import TelegramSandbox
@@ -159,26 +160,26 @@ async def gateway_phases(n: int, url: str | None, workdir: Path) -> tuple[float,
     await init_db(db_url)
     adapter = TelegramAdapter.from_settings(settings)
     app = assemble(settings, adapters={"telegram": adapter, "agents": MemoryAdapter("agents")})
-    await app.start()
-    stop = asyncio.Event()
-    dispatcher = asyncio.create_task(app.outbox.run(stop))
     try:
-        await sandbox.phase(10_000_000, min(200, n), None)  # warm up
-        throughput, saturated = await sandbox.phase(20_000_000, n, None)
-        print(f"saturated: {n} updates from {n} chats: {throughput:.0f} msgs/s "
-              f"(latency there p50 {statistics.median(saturated):.0f} ms)")
-        rate = throughput / 2
-        _, latencies = await sandbox.phase(30_000_000, n, rate)
-        p50, p99 = statistics.median(latencies), percentile(latencies, 99)
-        print(f"below saturation: {n} updates at {rate:.0f} msgs/s: ack p50 {p50:.1f} ms, "
-              f"p99 {p99:.1f} ms")
+        async with running(app):
+            throughput, p50, p99 = await _phases(sandbox, n)
     finally:
-        stop.set()
-        app.outbox.wake()
-        await dispatcher
-        await app.stop()
         await Tortoise.close_connections()
         await sandbox.stop()
+    return throughput, p50, p99
+
+
+async def _phases(sandbox: RemoteSandbox, n: int) -> tuple[float, float, float]:
+    """Warm up, saturate, then half the saturated rate."""
+    await sandbox.phase(10_000_000, min(200, n), None)  # warm up
+    throughput, saturated = await sandbox.phase(20_000_000, n, None)
+    print(f"saturated: {n} updates from {n} chats: {throughput:.0f} msgs/s "
+          f"(latency there p50 {statistics.median(saturated):.0f} ms)")
+    rate = throughput / 2
+    _, latencies = await sandbox.phase(30_000_000, n, rate)
+    p50, p99 = statistics.median(latencies), percentile(latencies, 99)
+    print(f"below saturation: {n} updates at {rate:.0f} msgs/s: ack p50 {p50:.1f} ms, "
+          f"p99 {p99:.1f} ms")
     return throughput, p50, p99
 
 

@@ -9,10 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from gateway.core.messages import Attachment, Inbound, Party
-from gateway.pipeline.receive import InboundRejected
+from gateway.core.commands import (
+    Actor,
+    EditTemplate,
+    OpenTemplate,
+    Resolve,
+    Retract,
+    Revise,
+    Typed,
+    Withdraw,
+)
+from gateway.core.messages import Attachment, Inbound, InboundRejected, Party, ThreadHint
 from gateway.store.models import Attachment as StoredAttachment
-from gateway.store.models import AuditEvent, Message, Template, Ticket
+from gateway.store.models import AuditEvent, Message, OutboxItem, Template, Ticket
 from tests.conftest import World, build_world, santiago
 
 
@@ -116,3 +125,76 @@ async def test_an_agent_message_that_names_no_ticket_is_refused(world: World) ->
         await world.write("slack", "U0AGENT", "¿A quién le respondo?", kind="agent",
                           conversation=None)
     assert await Message.all().count() == 0
+
+
+# --- the agents' door: forged commands, strangers, numbers no ticket has ------------------
+
+
+async def test_someone_outside_the_agents_rooms_cannot_command_and_is_recorded(
+        world: World) -> None:
+    first = await world.write("telegram", "555", "Hola", name="María")
+    stranger = Actor(console="agents", address="U0EVE", name="Eve", rooms=frozenset({"C0OTHER"}))
+    for command in (Resolve(stranger, first.ticket_number),
+                    Typed(stranger, f"assign {first.ticket_number} @Eve", ref="t1"),
+                    OpenTemplate(stranger, "ack", "es")):
+        result = await world.app.gateway.command(command)
+        assert not result.ok and result.text.startswith("Solo los")
+    assert (await Ticket.get(number=first.ticket_number)).status == "open"
+    assert await AuditEvent.filter(action="command.refused", actor="agents:U0EVE").count() == 3
+
+
+async def test_a_forged_undo_cannot_cancel_what_no_agent_wrote(world: World) -> None:
+    # María waits four hours: the scheduler queues her progress update; before the outbox
+    # sends it, an agent forges "Undo" with that row's id. Only agents' words go back.
+    await world.write("telegram", "555", "Hola", name="María")
+    await world.deliver()
+    world.clock.advance(hours=4)
+    await world.app.scheduler.run_due()
+    progress = await OutboxItem.get(kind="progress")
+    assert progress.status == "pending" and progress.attempts == 0
+    result = await world.agent_does(Withdraw, progress.id)
+    assert not result.ok and "Demasiado tarde" in result.text
+    await world.deliver()
+    assert [m.kind for m in world.sent_to("telegram", "555")][-1] == "progress"
+
+
+async def test_commands_with_junk_or_impossible_numbers_change_nothing(world: World) -> None:
+    first = await world.write("telegram", "555", "Hola", name="María")
+    for line in ("resolve ; DROP TABLE ticket", "resolve 99999999999999999999",
+                 "priority 1001 <script>", "assign", "template ../../etc/passwd es",
+                 "note 1001", "\u202eresolve 1001", "x" * 5000):
+        result = await world.agent_does(Typed, line, "t-junk")
+        assert not result.ok, line
+    assert (await Ticket.get(number=first.ticket_number)).status == "open"
+    assert (await Ticket.get(number=first.ticket_number)).priority == "normal"
+    assert await Template.all().count() == 0
+
+
+async def test_a_forged_text_form_or_an_edit_of_nothing_stores_nothing(
+        db: str, tmp_path: Path) -> None:
+    carla = Actor(console="agents", address="U0CARLA", name="Carla")
+    world = await build_world(tmp_path, santiago(2026, 11, 23, 10, 0),
+                              agents={"admins": ["U0CARLA"]})
+    for ref in ("ack|xx|", "nope|es|", "../../x|es|telegram", ""):
+        result = await world.app.gateway.command(EditTemplate(carla, ref, "", "Hola"))
+        assert not result.ok and result.errors, ref
+    assert not (await world.app.gateway.command(Revise(carla, "C0AGENTS:123.4", "x"))).ok
+    assert not (await world.app.gateway.command(Retract(carla, "C0AGENTS:123.4"))).ok
+    assert await Template.all().count() == 0
+
+
+async def test_a_survey_press_naming_an_impossible_ticket_is_not_a_crash(
+        world: World) -> None:
+    # A modified client's button names ticket 10**20, a number the database cannot even
+    # compare: it names no ticket, and the press is read like any in her chat.
+    await world.write("telegram", "555", "Hola", name="María")
+    accepted = await world.channels["telegram"].inject(Inbound(
+        channel="telegram", sender=Party("customer", "555", "María"), text="5",
+        kind="score", external_id="callback:forged",
+        thread=ThreadHint(ticket_number=10**20, conversation="555")))
+    assert accepted.ticket_number == 1001
+    with pytest.raises(InboundRejected):  # and from a chat with no ticket, it is refused
+        await world.channels["telegram"].inject(Inbound(
+            channel="telegram", sender=Party("customer", "556", "Eve"), text="5",
+            kind="score", external_id="callback:forged-2",
+            thread=ThreadHint(ticket_number=10**20, conversation="556")))

@@ -69,6 +69,7 @@ PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "user_not_fou
 USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 SURVEY_ACTION = re.compile(f"^survey_score_({'|'.join(SURVEY_SCORES)})$")  # a button per score
 MEMBERS_TTL = 300  # seconds the agents' rooms' membership is cached
+NUMBER = re.compile(r"[1-9][0-9]{0,8}")  # a ticket number or an outbox row in a button
 
 
 class SlackAdapter:
@@ -259,7 +260,7 @@ class SlackAdapter:
         user = (body.get("user") or {}).get("id", "")
         number, _, score = str(action.get("value", "")).partition(":")
         channel = (body.get("container") or {}).get("channel_id", "")
-        if not (number.isdigit() and score in SURVEY_SCORES and user and self.port):
+        if not (NUMBER.fullmatch(number) and score in SURVEY_SCORES and user and self.port):
             log.info("slack: ignored a survey press %r", action.get("value"))
             return
         try:
@@ -313,16 +314,21 @@ class SlackAdapter:
         await ack()
         actor = await self.actor((body.get("user") or {}).get("id", ""))
         name = action["action_id"]
+        value = str(action.get("value") or (action.get("selected_option") or {}).get("value")
+                    or "")
+        number, _, priority = value.partition(":")
+        if not NUMBER.fullmatch(number):  # not a value of ours: a forged press
+            log.warning("slack: ignored %s with value %r", name, value[:50])
+            return
         if name in (UNDO, MAKE_NOTE):
             result = await self._port().command(Withdraw(
-                actor, int(action["value"]), as_note=name == MAKE_NOTE))
+                actor, int(number), as_note=name == MAKE_NOTE))
             await respond(text=result.text, replace_original=True)
             return
         if name == PRIORITY:
-            number, _, priority = action["selected_option"]["value"].partition(":")
             command: Any = SetPriority(actor, int(number), priority)
         else:
-            command = (Claim if name == CLAIM else Resolve)(actor, int(action["value"]))
+            command = (Claim if name == CLAIM else Resolve)(actor, int(number))
         result = await self._port().command(command)
         if not result.ok and result.text:  # done: the card shows it; refused: say why
             await respond(text=result.text, replace_original=False)

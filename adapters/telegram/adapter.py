@@ -178,6 +178,8 @@ class TelegramAdapter:
         self._offset_saved, self._saved_at = True, self.clock.monotonic()
 
     async def _pause(self, seconds: float, why: str) -> None:
+        """Wait `seconds` before polling again (or until the adapter stops)."""
+        log.debug("telegram: polling again in %.1f s (%s)", seconds, why)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)
 

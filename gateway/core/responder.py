@@ -44,11 +44,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Reply:
-    """Send the customer a template (or a literal text) on the ticket's own channel (no
-    ticket: to the sender). `variables` go to the template."""
+    """Send the customer the text `template` on the ticket's own channel (no ticket: to
+    the sender). `variables` go to the template."""
 
-    template: str | None
-    text: str | None = None
+    template: str
     automatic: bool = True
     variables: Mapping[str, Any] = field(default_factory=dict)
     hold_seconds: float = 0  # queued this long before it may leave (an agent's undo window)
@@ -142,10 +141,6 @@ class TicketContext:
         self.actions.append(Reply(template=template, automatic=automatic,
                                   variables=variables, hold_seconds=hold_seconds,
                                   survey=survey))
-
-    def reply_text(self, text: str, *, automatic: bool = False) -> None:
-        """Answer the customer with literal text."""
-        self.actions.append(Reply(template=None, text=text, automatic=automatic))
 
     def notify_agents(self, template: str, *, card: bool = False, broadcast: bool = False,
                       mention: bool = False, **variables: Any) -> None:

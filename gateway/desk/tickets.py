@@ -158,9 +158,9 @@ async def withdraw(outbox_id: int, agent: str, now: datetime, *, as_note: bool) 
     on the ticket as an internal note (`as_note`) or marked withdrawn. False when it is
     too late (already sending or sent)."""
     async with in_transaction():
-        item = await OutboxItem.get_or_none(id=outbox_id)
+        item = await OutboxItem.get_or_none(id=outbox_id, kind="agent_reply")
         if item is None or item.status != "pending" or item.attempts:
-            return False
+            return False  # (only an agent's own words can be taken back)
         if not await OutboxItem.filter(id=outbox_id, status="pending", attempts=0).update(
                 status="cancelled", last_error=f"taken back by {agent}"):
             return False
@@ -178,7 +178,7 @@ async def revise(outbox_id: int, old_words: str, new_words: str, agent: str,
     """The agent edited a reply inside its undo window: send the new words instead.
     False when it is too late (the edit is then only recorded, see `record_late_change`)."""
     async with in_transaction():
-        item = await OutboxItem.get_or_none(id=outbox_id)
+        item = await OutboxItem.get_or_none(id=outbox_id, kind="agent_reply")
         if item is None or item.status != "pending" or item.attempts:
             return False
         text = item.text.replace(old_words.strip(), new_words.strip(), 1)

@@ -34,6 +34,7 @@ from gateway.core.commands import (
 
 _NUMBERED = {"status": ShowTicket, "resolve": Resolve, "reopen": Reopen, "pending": Pending}
 _ADDRESS = re.compile(r"@([A-Z][A-Z0-9]{2,})")  # "@U0LAURA": a console address
+_NUMBER = re.compile(r"#?([1-9][0-9]{0,8})")  # a ticket number (it fits the database's int)
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,9 @@ def read(typed: Typed) -> Command | Help:
         if len(rest) < 2:
             return Help("templates")
         return OpenTemplate(actor, rest[0], rest[1], rest[2] if len(rest) > 2 else "")
-    if not rest or not rest[0].lstrip("#").isdigit():
+    if not rest or not (found := _NUMBER.fullmatch(rest[0])):
         return Help()
-    number, args = int(rest[0].lstrip("#")), rest[1:]
+    number, args = int(found.group(1)), rest[1:]
     if verb in _NUMBERED:
         return _NUMBERED[verb](actor, number)
     if verb == "reply":

@@ -180,14 +180,10 @@ class Responding:
         if ticket is None:  # a channel command: the answer goes where it came from
             assert inbound is not None
             return _Planned(index, await self._answer_sender(ctx, inbound, action))
-        if action.template is not None:
-            subject, text = await notices.render(
-                self.services, ticket, action.template, ticket.channel, ctx.now,
-                ctx.contact.name, **{"text": inbound.text if inbound else "",
-                                     **action.variables})
-            kind = action.template
-        else:
-            subject, text, kind = "", action.text or "", "reply"
+        subject, text = await notices.render(
+            self.services, ticket, action.template, ticket.channel, ctx.now,
+            ctx.contact.name, **{"text": inbound.text if inbound else "", **action.variables})
+        kind = action.template
         survey = None
         if action.survey:
             links = {} if self.services.capabilities(ticket.channel).buttons else \
@@ -218,10 +214,10 @@ class Responding:
         """An answer about no ticket (a channel command), in the sender's language."""
         locale = self.services.locale_for(inbound.locale or ctx.contact.locale)
         subject, text = await notices.render(
-            self.services, None, action.template or "", inbound.channel, ctx.now,
+            self.services, None, action.template, inbound.channel, ctx.now,
             ctx.contact.name or inbound.sender.name, locale=locale, **action.variables)
         return Outbound(channel=inbound.channel, recipient=inbound.sender.address, text=text,
-                        subject=subject, kind=action.template or "reply", automatic=True,
+                        subject=subject, kind=action.template, automatic=True,
                         reply_to=(inbound.external_id,) if inbound.external_id else (),
                         locale=locale, mailbox=inbound.mailbox)
 

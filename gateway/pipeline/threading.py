@@ -36,6 +36,7 @@ from gateway.store.models import AuditEvent, Contact, Counter, Identity, Message
 
 QUIET_KINDS = frozenset({"score", "edit"})
 COMMAND_DEDUP = timedelta(days=2)  # how long a channel command's id is remembered
+MAX_TICKET_NUMBER = 2**31 - 1  # ticket numbers are the database's int
 
 
 # What threading made of one message: its context, ready for the responders, or the
@@ -173,7 +174,10 @@ class _Run:
         by_chat = await bulk.newest(Ticket, ("channel", "conversation"),
                                     channel={c for c, _ in chats},
                                     conversation={v for _, v in chats}) if chats else {}
-        numbers = {h.ticket_number for h in hints if h.ticket_number is not None}
+        # (a number no ticket can have, such as a forged 10**20, names none: the database
+        # would refuse to compare it)
+        numbers = {h.ticket_number for h in hints if h.ticket_number is not None
+                   and 0 < h.ticket_number <= MAX_TICKET_NUMBER}
         threads = {i.thread.conversation for i in self.inbounds
                    if i.sender.kind == "agent" and i.thread.conversation}
         wanted = {t for _, t in answered.values()} | set(by_chat.values())

@@ -101,147 +101,225 @@ async def run_demo(out: Console, root: Path, *, keep_serving: bool = False) -> N
     """Play the day; print what each customer saw, the agents' thread and the report.
 
     With `keep_serving`, the admin pages stay up afterwards (Ctrl-C stops)."""
-    from adapters.email.adapter import EmailAdapter
-    from adapters.slack.adapter import SlackAdapter
-    from adapters.telegram.adapter import TelegramAdapter
-    from gateway.app import assemble
-    from gateway.desk.report import format_minutes, service_report
-    from gateway.sandbox.slack import SlackSandbox
-    from gateway.sandbox.telegram import TelegramSandbox
-    from gateway.store.models import Ticket
-
     logging.getLogger("centralita").setLevel(logging.WARNING)
     # Simulated time jumps hours at a time: every action is "late" by design here.
     logging.getLogger("centralita.scheduler").setLevel(logging.ERROR)
-    telegram_api, slack_api, mailroom = TelegramSandbox(), SlackSandbox(), _Mailroom()
-    await telegram_api.start()
-    await slack_api.start()
-    mailroom.controller.start()
-    slack_api.add_user(PEDRO, "Pedro Soto")
-    slack_api.add_user(ROSA, "Rosa Díaz")
-    slack_api.add_channel(AGENTS, [PEDRO])
-    http_port = free_port()
-    slack_api.set_gateway(f"http://127.0.0.1:{http_port}/slack/events")
-    clock = ManualClock(datetime(2026, 11, 22, 22, 30, tzinfo=TZ))  # Sunday night
-    workdir = Path(tempfile.mkdtemp(prefix="centralita-demo-"))
-    settings = _settings(workdir, telegram_api, slack_api, mailroom.port, http_port, root)
-    await migrate(settings.database.url)
-    await Tortoise.close_connections()
-    await init_db(settings.database.url)
+    day = _Day(out)
+    await day.start(root)
+    try:
+        await day.maria_writes_on_sunday_night()
+        await day.the_digest_at_opening()
+        await day.ana_emails()
+        await day.rosa_dms_on_slack()
+        await day.pedro_claims_and_answers()
+        await day.the_progress_update_for_ana()
+        await day.resolution_survey_and_score()
+        await day.check_in_and_closing()
+        await day.the_report()
+        if keep_serving:
+            await _serve_admin(out, day.settings.http.listen, day.clock.now())
+    finally:
+        await day.stop()
 
-    class LocalMailbox(EmailAdapter):
-        """The email channel; the customer's mail is handed over as IMAP would."""
 
-        async def start(self, port: Any) -> None:
-            self.port = port
+def _monday(hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 11, 23, hour, minute, tzinfo=TZ)
 
-        async def deliver(self, raw: bytes) -> Any:
-            return await self.port.receive(self.parse(raw, self.settings.mailboxes[0],
-                                                      clock.now()))
 
-    telegram = TelegramAdapter.from_settings(settings, clock=clock)
-    slack = SlackAdapter.from_settings(settings, clock=clock)
-    email = LocalMailbox.from_settings(settings, clock=clock)
-    app = assemble(settings, adapters={"telegram": telegram, "slack": slack, "email": email},
-                   clock=clock)
-    stop = asyncio.Event()
-    running = asyncio.Event()
-    # The outbox and the scheduler do not run on their own here: the story moves the
-    # simulated clock and steps them (`settle`).
-    lifecycle = asyncio.create_task(app.run(stop, dispatch=False, tick=False,
-                                            started=running.set))
-    await _until(running.is_set)
+class _Day:
+    """The demo's world (the platforms' sandboxes, the gateway on a simulated clock) and
+    its scenes, one method each, in the order they happen."""
 
-    async def settle() -> None:
+    def __init__(self, out: Console) -> None:
+        from gateway.sandbox.slack import SlackSandbox
+        from gateway.sandbox.telegram import TelegramSandbox
+
+        self.out = out
+        self.telegram_api, self.slack_api, self.mailroom = (
+            TelegramSandbox(), SlackSandbox(), _Mailroom())
+        self.clock = ManualClock(datetime(2026, 11, 22, 22, 30, tzinfo=TZ))  # Sunday night
+        self.maria: Any = None  # María's ticket, once she wrote
+        self.card = ""  # its card in the agents' channel (the thread's ts)
+        self.ack: Any = None  # the acknowledgement Ana received by email
+
+    # The stage.
+
+    async def start(self, root: Path) -> None:
+        """Start the sandboxes, the SMTP server and the gateway (temporary database)."""
+        await self.telegram_api.start()
+        await self.slack_api.start()
+        self.mailroom.controller.start()
+        self.slack_api.add_user(PEDRO, "Pedro Soto")
+        self.slack_api.add_user(ROSA, "Rosa Díaz")
+        self.slack_api.add_channel(AGENTS, [PEDRO])
+        http_port = free_port()
+        self.slack_api.set_gateway(f"http://127.0.0.1:{http_port}/slack/events")
+        workdir = Path(tempfile.mkdtemp(prefix="centralita-demo-"))
+        self.settings = _settings(workdir, self.telegram_api, self.slack_api,
+                                  self.mailroom.port, http_port, root)
+        await migrate(self.settings.database.url)
+        await Tortoise.close_connections()
+        await init_db(self.settings.database.url)
+        await self._start_gateway()
+
+    async def _start_gateway(self) -> None:
+        from adapters.slack.adapter import SlackAdapter
+        from adapters.telegram.adapter import TelegramAdapter
+        from gateway.app import assemble
+
+        telegram = TelegramAdapter.from_settings(self.settings, clock=self.clock)
+        slack = SlackAdapter.from_settings(self.settings, clock=self.clock)
+        self.email = _local_mailbox(self.settings, self.clock)
+        adapters = {"telegram": telegram, "slack": slack, "email": self.email}
+        self.app = assemble(self.settings, adapters=adapters, clock=self.clock)
+        self._stop = asyncio.Event()
+        running = asyncio.Event()
+        # The outbox and the scheduler do not run on their own here: the story moves the
+        # simulated clock and steps them (`settle`).
+        self._lifecycle = asyncio.create_task(self.app.run(
+            self._stop, dispatch=False, tick=False, started=running.set))
+        await _until(running.is_set)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(Exception):
+            await self._lifecycle
+        await Tortoise.close_connections()
+        await self.telegram_api.stop()
+        await self.slack_api.stop()
+        self.mailroom.controller.stop()
+
+    async def settle(self) -> None:
         """Let the scheduler and the outbox do everything due at the simulated now."""
         for _ in range(40):
-            fired = await app.scheduler.run_due()
-            sent = await app.outbox.dispatch_once()
+            fired = await self.app.scheduler.run_due()
+            sent = await self.app.outbox.dispatch_once()
             if not fired and not sent:
                 return
             await asyncio.sleep(0.02)
 
-    def at(moment: datetime, what: str) -> None:
-        clock.set(moment)
+    def at(self, moment: datetime, what: str) -> None:
+        """Move the simulated clock to `moment`, and say what happens then."""
+        self.clock.set(moment)
         local = moment.astimezone(TZ)
-        out.print(Rule(Text.assemble((f"{local:%A %d %H:%M}", "bold"), f" — {what}"),
-                       align="left"))
+        self.out.print(Rule(Text.assemble((f"{local:%A %d %H:%M}", "bold"), f" — {what}"),
+                            align="left"))
 
-    try:
-        # 1. Sunday 22:30, closed: María on Telegram.
-        at(clock.now(), "María writes to the shop's Telegram bot (we are closed)")
-        telegram_api.inject_text(MARIA_CHAT, "Hola, mi pedido 5531 no llegó 😟",
-                                 first_name="María", last_name="Pérez")
+    def show(self, title: str, texts: list[str], style: str = "green") -> None:
+        _show(self.out, title, texts, style)
+
+    def maria_chat(self) -> list[dict[str, Any]]:
+        """What the bot sent María on Telegram, oldest first."""
+        return [s for s in self.telegram_api.sent if s["chat_id"] == MARIA_CHAT]
+
+    # The scenes.
+
+    async def maria_writes_on_sunday_night(self) -> None:
+        """Sunday 22:30, closed: María on Telegram gets her number and the hours."""
+        from gateway.store.models import Ticket
+
+        self.at(self.clock.now(), "María writes to the shop's Telegram bot (we are closed)")
+        self.telegram_api.inject_text(MARIA_CHAT, "Hola, mi pedido 5531 no llegó 😟",
+                                      first_name="María", last_name="Pérez")
         await _until(lambda: Ticket.filter(channel="telegram").exists())
-        await settle()
-        await _until(lambda: [s for s in telegram_api.sent if s["chat_id"] == MARIA_CHAT])
-        _show(out, "María sees on Telegram", [s.get("text", "") for s in telegram_api.sent
-                                               if s["chat_id"] == MARIA_CHAT])
-        # 2. Monday 09:00: we open; the digest. 09:40 Ana writes an email.
-        at(datetime(2026, 11, 23, 9, 0, tzinfo=TZ), "we open: the agents get the digest")
-        digest = await app.scheduler.digest_if_due()
-        await settle()
+        await self.settle()
+        await _until(self.maria_chat)
+        self.show("María sees on Telegram", [s.get("text", "") for s in self.maria_chat()])
+
+    async def the_digest_at_opening(self) -> None:
+        """Monday 09:00: we open; the agents get what arrived while we were closed."""
+        self.at(_monday(9), "we open: the agents get the digest")
+        digest = await self.app.scheduler.digest_if_due()
+        await self.settle()
         if digest is not None:
-            _show(out, "The agents' channel in Slack", [digest.text], style="blue")
-        at(datetime(2026, 11, 23, 9, 40, tzinfo=TZ), "Ana emails soporte@")
-        await email.deliver(
+            self.show("The agents' channel in Slack", [digest.text], style="blue")
+
+    async def ana_emails(self) -> None:
+        """09:40: Ana's email; her acknowledgement carries the ticket number."""
+        self.at(_monday(9, 40), "Ana emails soporte@")
+        await self.email.deliver(
             b"From: Ana Rojas <ana@cliente.example>\r\nTo: " + SUPPORT.encode() +
             b"\r\nSubject: Factura duplicada\r\nMessage-ID: <ana-1@cliente.example>\r\n"
             b"Content-Type: text/plain; charset=utf-8\r\n\r\nMe cobraron dos veces la "
             b"factura 88. \xc2\xbfPueden revisar?\r\n\r\nEnviado desde mi iPhone\r\n")
-        await settle()
-        ack = mailroom.received[-1]
-        _show(out, f"Ana receives by email: {ack['Subject']}",
-              [ack.get_body(("plain",)).get_content()])
-        # 3. 10:00 Rosa writes to the bot in a Slack DM.
-        at(datetime(2026, 11, 23, 10, 0, tzinfo=TZ), "Rosa, a customer on Slack, DMs the bot")
-        await slack_api.message("D0ROSA", ROSA, "Hola, ¿tienen stock del modelo X?",
-                                channel_type="im")
-        await settle()
-        _show(out, "Rosa sees in her Slack DM", [p["text"] for p in slack_api.posted
-                                                  if p["channel"].startswith("D")])
-        # 4. 10:05 Pedro claims María's ticket and answers from the card's thread.
-        at(datetime(2026, 11, 23, 10, 5, tzinfo=TZ), "Pedro claims María's ticket and answers")
-        maria = await Ticket.get(channel="telegram")
-        card = maria.console_thread.split(":", 1)[1]
-        await slack_api.block_action(PEDRO, AGENTS, card, "claim", str(maria.number))
+        await self.settle()
+        self.ack = self.mailroom.received[-1]
+        self.show(f"Ana receives by email: {self.ack['Subject']}",
+                  [self.ack.get_body(("plain",)).get_content()])
+
+    async def rosa_dms_on_slack(self) -> None:
+        """10:00: Rosa, a customer on Slack, writes to the bot in a DM."""
+        self.at(_monday(10), "Rosa, a customer on Slack, DMs the bot")
+        await self.slack_api.message("D0ROSA", ROSA, "Hola, ¿tienen stock del modelo X?",
+                                     channel_type="im")
+        await self.settle()
+        self.show("Rosa sees in her Slack DM", [p["text"] for p in self.slack_api.posted
+                                                 if p["channel"].startswith("D")])
+
+    async def pedro_claims_and_answers(self) -> None:
+        """10:05: Pedro claims María's ticket and answers from the card's thread."""
+        from gateway.store.models import Ticket
+
+        self.at(_monday(10, 5), "Pedro claims María's ticket and answers")
+        self.maria = await Ticket.get(channel="telegram")
+        self.card = self.maria.console_thread.split(":", 1)[1]
+        await self.slack_api.block_action(PEDRO, AGENTS, self.card, "claim",
+                                          str(self.maria.number))
         answer = "Hola María, tu pedido salió hoy por Chilexpress, llega mañana."
-        await slack_api.message(AGENTS, PEDRO, answer, thread_ts=card)
-        await settle()
-        clock.advance(seconds=11)  # the undo window passes
-        await settle()
-        if not any(answer in s.get("text", "") for s in telegram_api.sent):
+        await self.slack_api.message(AGENTS, PEDRO, answer, thread_ts=self.card)
+        await self.settle()
+        self.clock.advance(seconds=11)  # the undo window passes
+        await self.settle()
+        if not any(answer in s.get("text", "") for s in self.telegram_api.sent):
             raise DemoBroken("Pedro's answer from the Slack thread did not reach María")
-        # 5. 13:40: nobody answered Ana yet: her progress update.
-        at(datetime(2026, 11, 23, 13, 40, tzinfo=TZ), "no news for Ana in 4 business hours")
-        await settle()
-        if mailroom.received[-1] is not ack:
-            _show(out, "Ana receives", [mailroom.received[-1].get_body(("plain",))
-                                        .get_content()])
-        # 6. 14:00 Pedro resolves María's ticket; 15:00 the survey; she presses 5.
-        at(datetime(2026, 11, 23, 14, 0, tzinfo=TZ), "Pedro resolves María's ticket")
-        await slack_api.block_action(PEDRO, AGENTS, card, "resolve", str(maria.number))
-        await settle()
-        if (await Ticket.get(id=maria.id)).status != "resolved":
+
+    async def the_progress_update_for_ana(self) -> None:
+        """13:40: nobody answered Ana yet: she is told we are on it."""
+        self.at(_monday(13, 40), "no news for Ana in 4 business hours")
+        await self.settle()
+        if self.mailroom.received[-1] is not self.ack:
+            self.show("Ana receives", [self.mailroom.received[-1].get_body(("plain",))
+                                       .get_content()])
+
+    async def resolution_survey_and_score(self) -> None:
+        """14:00 Pedro resolves María's ticket; 15:00 the survey, and she presses 5."""
+        from gateway.store.models import Ticket
+
+        self.at(_monday(14), "Pedro resolves María's ticket")
+        await self.slack_api.block_action(PEDRO, AGENTS, self.card, "resolve",
+                                          str(self.maria.number))
+        await self.settle()
+        if (await Ticket.get(id=self.maria.id)).status != "resolved":
             raise DemoBroken("Pedro pressed Resolve on the card, and the ticket is not resolved")
-        at(datetime(2026, 11, 23, 15, 0, tzinfo=TZ), "the survey, and María presses 5")
-        await settle()
-        survey = [s for s in telegram_api.sent if s["chat_id"] == MARIA_CHAT][-1]
-        telegram_api.inject_callback(MARIA_CHAT, f"score:{maria.number}:5",
-                                     survey["message_id"])
-        await _until(lambda: telegram_api.callback_answers)
-        await settle()
-        at(datetime(2026, 11, 25, 15, 0, tzinfo=TZ), "two days later, the check-in")
-        await settle()
-        at(datetime(2026, 11, 30, 15, 0, tzinfo=TZ), "a week without news: the ticket closes")
-        await settle()
-        _show(out, "María's whole chat with the shop, as she sees it",
-              [s.get("text", "") for s in telegram_api.sent if s["chat_id"] == MARIA_CHAT])
-        thread = [p["text"] for p in slack_api.posted if p.get("thread_ts") == card]
-        _show(out, f"The agents' thread of ticket #{maria.number} in Slack", thread,
-              style="blue")
-        rows = await service_report(datetime(2026, 11, 22, tzinfo=TZ), clock.now(),
-                                    hours=app.services.hours, sla=app.services.sla)
+        self.at(_monday(15), "the survey, and María presses 5")
+        await self.settle()
+        survey = self.maria_chat()[-1]
+        self.telegram_api.inject_callback(MARIA_CHAT, f"score:{self.maria.number}:5",
+                                          survey["message_id"])
+        await _until(lambda: self.telegram_api.callback_answers)
+        await self.settle()
+
+    async def check_in_and_closing(self) -> None:
+        """Two days later the check-in, a week later the ticket closes: María's whole chat
+        and the agents' thread of her ticket."""
+        self.at(datetime(2026, 11, 25, 15, 0, tzinfo=TZ), "two days later, the check-in")
+        await self.settle()
+        self.at(datetime(2026, 11, 30, 15, 0, tzinfo=TZ),
+                "a week without news: the ticket closes")
+        await self.settle()
+        self.show("María's whole chat with the shop, as she sees it",
+                  [s.get("text", "") for s in self.maria_chat()])
+        thread = [p["text"] for p in self.slack_api.posted if p.get("thread_ts") == self.card]
+        self.show(f"The agents' thread of ticket #{self.maria.number} in Slack", thread,
+                  style="blue")
+
+    async def the_report(self) -> None:
+        """The day in figures, as `centralita report` tells it, and how María's ticket ends."""
+        from gateway.desk.report import format_minutes, service_report
+        from gateway.store.models import Ticket
+
+        rows = await service_report(datetime(2026, 11, 22, tzinfo=TZ), self.clock.now(),
+                                    hours=self.app.services.hours, sla=self.app.services.sla)
         table = Table(title="centralita report — the day in figures")
         for column in ("channel", "tickets", "1st response (median)", "SLA met",
                        "CSAT", "unanswered"):
@@ -251,20 +329,25 @@ async def run_demo(out: Console, root: Path, *, keep_serving: bool = False) -> N
                           "—" if r.sla_met_pct is None else f"{r.sla_met_pct:.0f}%",
                           "—" if r.csat_average is None else f"{r.csat_average:.1f}",
                           str(r.unanswered))
-        out.print(table)
-        status = (await Ticket.get(id=maria.id)).status
-        out.print(f"María's ticket #{maria.number} is [bold]{status}[/bold], "
-                  f"satisfaction {(await Ticket.get(id=maria.id)).satisfaction}/5.")
-        if keep_serving:
-            await _serve_admin(out, settings.http.listen, clock.now())
-    finally:
-        stop.set()
-        with contextlib.suppress(Exception):
-            await lifecycle
-        await Tortoise.close_connections()
-        await telegram_api.stop()
-        await slack_api.stop()
-        mailroom.controller.stop()
+        self.out.print(table)
+        maria = await Ticket.get(id=self.maria.id)
+        self.out.print(f"María's ticket #{self.maria.number} is [bold]{maria.status}[/bold], "
+                       f"satisfaction {maria.satisfaction}/5.")
+
+
+def _local_mailbox(settings: Settings, clock: ManualClock) -> Any:
+    """The email channel; the customer's mail is handed over as IMAP would (`deliver`)."""
+    from adapters.email.adapter import EmailAdapter
+
+    class LocalMailbox(EmailAdapter):
+        async def start(self, port: Any) -> None:
+            self.port = port
+
+        async def deliver(self, raw: bytes) -> Any:
+            return await self.port.receive(self.parse(raw, self.settings.mailboxes[0],
+                                                      self.clock.now()))
+
+    return LocalMailbox.from_settings(settings, clock=clock)
 
 
 async def _serve_admin(out: Console, listen: str, now: datetime) -> None:

@@ -11,10 +11,13 @@ import hashlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.core.messages import Attachment as AttachmentIn
 from gateway.core.text import clean_line
-from gateway.settings import Settings
+
+if TYPE_CHECKING:  # the settings sit above the store; only their shape is needed here
+    from gateway.settings import Settings
 from gateway.store.models import Attachment, Message
 
 

@@ -11,7 +11,6 @@ from tortoise import fields
 from tortoise.models import Model
 
 TICKET_STATUSES = ("open", "pending", "resolved", "closed")
-OUTBOX_STATUSES = ("pending", "sending", "sent", "dead", "cancelled")
 
 
 class Contact(Model):

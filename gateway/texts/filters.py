@@ -16,12 +16,10 @@ from typing import Any
 from babel.dates import format_date, format_time
 
 STATUS_LABELS = {
-    "es": {"new": "recibida", "open": "en curso", "pending": "esperando tu respuesta",
-           "waiting": "esperando tu respuesta", "on_hold": "en pausa", "resolved": "resuelta",
+    "es": {"open": "en curso", "pending": "esperando tu respuesta", "resolved": "resuelta",
            "closed": "cerrada"},
-    "en": {"new": "received", "open": "in progress", "pending": "waiting for your reply",
-           "waiting": "waiting for your reply", "on_hold": "on hold", "resolved": "resolved",
-           "closed": "closed"},
+    "en": {"open": "in progress", "pending": "waiting for your reply",
+           "resolved": "resolved", "closed": "closed"},
 }
 # How the agents' console shows a ticket's status (the customer's labels are above).
 TICKET_STATES = {
