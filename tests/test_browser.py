@@ -10,7 +10,6 @@ CENTRALITA_REQUIRE_BROWSER=1 (set by .ci/run), which makes that a failure.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -21,9 +20,8 @@ import pytest
 from gateway.store.models import AdminUser
 from gateway.store.models import Template as StoredTemplate
 from gateway.web.auth import hash_password
-from gateway.web.http import http_app, serve
+from gateway.web.http import http_app, start_server
 from tests.conftest import ROOT, World
-from tests.mailservers import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -39,13 +37,12 @@ def db_url(tmp_path: Path) -> str:
 async def site(world: World) -> AsyncIterator[str]:
     await AdminUser.create(username="carla", password_hash=hash_password(PASSWORD),
                            created_at=world.clock.now())
-    port = free_port()
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(http_app(world.app.adapters, world.app.services),
-                                     f"127.0.0.1:{port}", stop))
-    await asyncio.sleep(0.3)
+    # start_server returns once uvicorn listens (on a port of its choosing): the browser
+    # never knocks before the door is there.
+    server, task, port = await start_server(
+        http_app(world.app.adapters, world.app.services), "127.0.0.1")
     yield f"http://127.0.0.1:{port}"
-    stop.set()
+    server.should_exit = True
     await task
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from adapters.email.adapter import EmailAdapter
 from adapters.email.ids import normalize_id
+from adapters.email.imap import MailboxReader
 from adapters.email.settings import EmailSettings
 from adapters.memory import MemoryAdapter
 from gateway.app import App, assemble
@@ -255,7 +256,9 @@ async def test_a_restart_in_the_middle_of_a_burst_loses_and_repeats_nothing(
     assert 0 < stored_before <= 120
     await office.restart()
     await eventually(lambda: _count_stored(120), within=60)
-    await asyncio.sleep(0.5)
+    # The reader stores how far it has read only once a whole chunk is committed: when it
+    # says 120, every mail of the burst has been handled and nothing more is coming.
+    await eventually(lambda: _read_up_to(120), within=60)
     # Every customer has exactly one ticket and exactly one acknowledgement queued.
     assert await Ticket.all().count() == 120
     assert await Message.filter(direction="in").count() == 120
@@ -264,6 +267,11 @@ async def test_a_restart_in_the_middle_of_a_burst_loses_and_repeats_nothing(
 
 async def _count_stored(at_least: int) -> bool:
     return await Message.filter(direction="in").count() >= at_least
+
+
+async def _read_up_to(uid: int, key: str = "soporte/INBOX") -> bool:
+    state = await ChannelState.get_or_none(channel="email", key=key)
+    return state is not None and state.value.get("last_uid") == uid
 
 
 async def test_the_imap_server_dropping_the_connection(office: Office) -> None:
@@ -379,17 +387,33 @@ async def test_a_changed_uidvalidity_rescans_without_answering_twice(office: Off
 
 
 async def test_idle_is_renewed_and_mail_still_arrives_after_renewals(
-        db: str, dovecot: Dovecot, smtp: SmtpSink, tmp_path: Path) -> None:
+        db: str, dovecot: Dovecot, smtp: SmtpSink, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     settings = email_settings(dovecot, smtp, tmp_path, idle_renew="1s")
     email = EmailAdapter.from_settings(settings)
     app = assemble(settings, adapters={"email": email, "agents": MemoryAdapter("agents")})
     await app.start()
     try:
         await eventually(lambda: email.readers[0].connected.is_set())
-        await asyncio.sleep(3.5)  # three IDLE renewals
+        renewed = _count_idles(email.readers[0], monkeypatch)
+        await eventually(lambda: len(renewed) >= 3, within=30)  # three IDLE renewals
         await dovecot.append(mail("leo@cliente.test", "Hola", "¿Sigue abierto?",
                                   message_id="i1@cliente.test"))
         assert await eventually(lambda: ticket_of("i1@cliente.test"), within=10)
         assert email.readers[0].sessions == 1  # renewed in place, never reconnected
     finally:
         await app.stop()
+
+
+def _count_idles(reader: MailboxReader, monkeypatch: pytest.MonkeyPatch) -> list[None]:
+    """One entry each time an IDLE of `reader` ends without error (with no mail coming,
+    only its renewal ends it) and the reader goes on to the next one."""
+    ended: list[None] = []
+    idle = reader._idle
+
+    async def counted(*args: object) -> None:
+        await idle(*args)  # type: ignore[arg-type]
+        ended.append(None)
+
+    monkeypatch.setattr(reader, "_idle", counted)
+    return ended

@@ -15,6 +15,7 @@ from gateway.core.messages import PermanentError, TransientError
 from gateway.outbox.dispatcher import Outbox
 from gateway.store.models import AuditEvent, Message, OutboxItem
 from tests.conftest import World
+from tests.mailservers import eventually
 
 
 class Crash(BaseException):
@@ -203,10 +204,8 @@ async def test_an_answer_leaves_while_the_one_before_waits_to_be_recorded(
     await held.wait()
     stop = asyncio.Event()
     dispatcher = asyncio.create_task(world.app.outbox.run(stop))
-    for _ in range(200):
-        if len(world.sent_to("telegram")) == 2:
-            break
-        await asyncio.sleep(0.01)
+    # Both leave while the database is still held (María's record waits for it).
+    await eventually(lambda: len(world.sent_to("telegram")) == 2, within=10)
     # Juan's did not wait for María's to be recorded.
     assert sorted(m.recipient for m in world.sent_to("telegram")) == ["111", "222"]
 

@@ -61,6 +61,12 @@ async def _threaded(number: int) -> Ticket | None:
     return await Ticket.filter(number=number, console_thread__isnull=False).first()
 
 
+async def _all_sent() -> bool:
+    """The outbox holds nothing waiting or in flight: everything queued so far has left
+    (a reply held for its undo window is waiting too, so this outlasts the window)."""
+    return not await OutboxItem.filter(status__in=["pending", "sending"]).exists()
+
+
 @pytest.fixture
 async def console(db: str, tmp_path: Path) -> AsyncIterator[Console]:
     sandbox = SlackSandbox()
@@ -137,7 +143,10 @@ async def test_a_note_stays_on_the_ticket_and_is_confirmed_with_a_reaction(
     assert console.sandbox.reactions[0]["timestamp"] == note.ts
     stored = await Message.get(text="cliente VIP, ojo")
     assert stored.visibility == "internal"
-    await asyncio.sleep(1.5)
+    # Bolt handled the note before answering: whatever it queued is in the outbox now.
+    # It queued nothing for María, and once everything queued has left, she has no reply.
+    assert not await OutboxItem.filter(audience="customer", kind="agent_reply").exists()
+    await eventually(_all_sent)
     assert not [m for m in console.telegram.sent if m.kind == "agent_reply"]
 
 
@@ -149,7 +158,10 @@ async def test_a_retried_event_does_not_send_the_reply_twice(console: Console) -
     again = await console.sandbox.resend(first.event_id, retry_num=1)
     assert again.status_code == 200
     await eventually(lambda: [m for m in console.telegram.sent if m.kind == "agent_reply"])
-    await asyncio.sleep(1.5)
+    # The retry was handled before Slack got its 200: had it queued a second reply, the
+    # row would be there, and would have left by the time the outbox is empty.
+    assert await OutboxItem.filter(kind="agent_reply").count() == 1
+    await eventually(_all_sent)
     assert len([m for m in console.telegram.sent if m.kind == "agent_reply"]) == 1
     assert await Message.filter(author_kind="agent", direction="in").count() == 1
 
@@ -184,8 +196,15 @@ async def test_a_forged_or_stale_request_is_refused_and_nothing_is_stored(
     stale = await console.sandbox.message(AGENTS, PEDRO, "Viejo", thread_ts=ts,
                                           age_seconds=400)
     assert forged.status_code == 401 and stale.status_code == 401
-    await asyncio.sleep(0.5)
+    # Bolt handles an event before it answers (process_before_response): had either been
+    # let in, it would be stored by now.
     assert await Message.filter(author_kind="agent").count() == 0
+    # Pedro's genuine reply, sent after them, is stored by the time his 200 comes back
+    # (so the count above was not read too early), and it is the only agent's message.
+    genuine = await console.sandbox.message(AGENTS, PEDRO, "Ya lo reviso", thread_ts=ts)
+    assert genuine.status_code == 200
+    assert await Message.filter(author_kind="agent", direction="in").values_list(
+        "text", flat=True) == ["Ya lo reviso"]
 
 
 async def test_channel_pings_and_links_from_a_customer_arrive_escaped(console: Console) -> None:
@@ -231,8 +250,12 @@ async def test_a_slack_dm_customer_answers_the_survey_with_a_button(console: Con
         for p in console.sandbox.posted[console.sandbox.posted.index(survey) + 1:]))
     await console.sandbox.block_action("U0CLIENTE", "D0ROSA", survey["ts"],
                                        "survey_score_2", "1001:2")
-    await asyncio.sleep(0.3)
+    # The second press was handled before Slack got its answer; once everything it could
+    # have queued has left, the score is still her first and she was thanked once.
+    await eventually(_all_sent)
     assert (await Ticket.get(number=1001)).satisfaction == 4
+    assert len([p for p in console.sandbox.posted[console.sandbox.posted.index(survey) + 1:]
+                if p["channel"] == "D0ROSA" and "gracias" in p["text"].lower()]) == 1
 
 
 async def test_undo_inside_the_window_keeps_the_reply_from_the_customer(
@@ -243,7 +266,10 @@ async def test_undo_inside_the_window_keeps_the_reply_from_the_customer(
     await console.sandbox.wait_for(lambda: console.sandbox.ephemerals)
     outbox_id = int(console.sandbox.ephemerals[-1]["blocks"][1]["elements"][1]["value"])
     await console.sandbox.block_action(PEDRO, AGENTS, ts, "make_note", str(outbox_id))
-    await asyncio.sleep(1.5)
+    # The press was handled before Slack got its answer. Had the reply not been taken
+    # back, it would still be waiting out its window, and the outbox would not be empty
+    # until it had reached María.
+    await eventually(_all_sent)
     assert not [m for m in console.telegram.sent if m.kind == "agent_reply"]
     assert (await OutboxItem.get(id=outbox_id)).status == "cancelled"
     assert (await Message.get(kind="note")).visibility == "internal"

@@ -29,6 +29,11 @@ async def counts(query: Any, expected: int) -> bool:
     return await query.count() == expected
 
 
+async def all_sent() -> bool:
+    """The outbox holds nothing waiting or in flight: everything queued so far has left."""
+    return not await OutboxItem.filter(status__in=["pending", "sending"]).exists()
+
+
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     return f"sqlite://{tmp_path}/centralita.sqlite3"
@@ -113,7 +118,9 @@ async def test_maria_gets_her_number_and_her_second_message_joins_the_ticket(bot
     await eventually(lambda: counts(Message.filter(direction="in"), 2))
     stored = await Message.filter(direction="in").order_by("id")
     assert {m.ticket_id for m in stored} == {ticket.id}
-    await asyncio.sleep(0.3)
+    # Her second message and whatever it queued were committed together; once all that
+    # has left the outbox, she has still been answered once.
+    await eventually(all_sent)
     assert len(bot.said_to(MARIA)) == 1  # no second acknowledgement
     assert bot.agents.sent[0].kind == "new_ticket"
 
@@ -166,7 +173,12 @@ async def test_a_crash_before_or_after_the_commit_repeats_nothing(
         sandbox.inject_text(MARIA, "Hola")
         await sandbox.wait_sent(1, timeout=20)
         await eventually(lambda: not crashes["after"] and running.telegram.polls >= 3)
-        await asyncio.sleep(0.3)
+        # María presses a button the bot does not know: nothing is stored, but the press
+        # is answered only once its batch, and every batch before it, is stored. So when
+        # it is answered, the re-read of her message has been handled.
+        sandbox.inject_callback(MARIA, "marcador", message_id=1)
+        await eventually(lambda: len(sandbox.callback_answers) == 1)
+        await eventually(all_sent)
         assert await Ticket.all().count() == 1
         assert await Message.filter(direction="in").count() == 1
         assert len(running.said_to(MARIA)) == 1
@@ -244,7 +256,9 @@ async def test_the_survey_button_stores_the_score_once(bot: Bot) -> None:
     assert ticket.satisfaction == 5 and ticket.status == "resolved"
     await eventually(lambda: len(bot.said_to(MARIA)) >= 3)
     assert "gracias" in bot.said_to(MARIA)[2].lower()
-    await asyncio.sleep(0.3)
+    # Both presses were answered, so both were stored with what they queued; once all
+    # that has left the outbox, she was thanked once.
+    await eventually(all_sent)
     assert len(bot.said_to(MARIA)) == 3  # acknowledgement, survey, one thank-you
 
 
@@ -289,5 +303,8 @@ async def test_photos_files_edits_commands_and_groups(bot: Bot) -> None:
     assert (await Ticket.get(number=1002)).subject == "Otra consulta: la factura"
     # A message from a group the bot was added to is ignored (allow_groups is off).
     sandbox.inject_text(-100123, "spam en el grupo", chat_type="group", title="Grupo")
-    await asyncio.sleep(1.5)
+    # María writes after it: updates are handled in order, a batch at a time, so once her
+    # words are stored the group's message has been dealt with.
+    sandbox.inject_text(MARIA, "¿Les llegó la boleta?")
+    await eventually(lambda: Message.filter(text="¿Les llegó la boleta?").exists())
     assert await Message.filter(text="spam en el grupo").count() == 0
