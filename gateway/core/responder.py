@@ -18,9 +18,10 @@ Example:
 Optional parts of a responder:
 - `async prepare(contexts)`: when the gateway stores many messages at once, look up in
   one query what `handle` will need (see `prepare_all`);
-- `events` (names) and `async on_event(ctx: EventContext)`: time and changes that are not
-  messages — a scheduled action coming due ("due:progress"), an agent resolving the
-  ticket ("resolved")… (see `Event`);
+- `async on_event(ctx: EventContext)`: time and changes that are not messages — a
+  scheduled action coming due ("due:progress"), an agent resolving the ticket
+  ("resolved")… (see `Event`); it sees every event and acts on the ones it knows;
+- `commands` (names): the channel commands it answers (`Inbound.kind == "command"`);
 - `async recognise(arrival) -> Inbound | None`: before a customer's message is threaded,
   read it differently (a bare "5" answering a survey is a score, not a new question).
 

@@ -272,8 +272,8 @@ class Outbox:
                 return None
             # A ticket's notices go into its thread, which its card opens.
             raise TransientError(f"the card of ticket #{number} is not posted yet")
-        return outbound_of({name: getattr(item, name) for name in ROW_FIELDS},
-                           outbox_id=item.id, attachments=files, thread=thread, card=card)
+        return outbound_of(vars(item), outbox_id=item.id, attachments=files, thread=thread,
+                           card=card)
 
     async def _send(self, adapter: Adapter, item: Claimed,
                     threads: dict[int, str | None]) -> _Outcome:

@@ -116,42 +116,40 @@ class Responding:
         scheduled: list[dict[str, Any]] = []
         for index, ctx in enumerate(contexts):
             mine: list[_Planned] = []
+            answers = False
             for action in ctx.actions:
+                kind = type(action)
+                if kind is Schedule:  # the common case: plain rows, written at the end
+                    if ctx.ticket is not None:
+                        scheduled.append({"ticket_id": ctx.ticket.id, "kind": action.kind,
+                                          "due_at": action.due, "payload": dict(action.payload),
+                                          "created_at": ctx.now})
+                    continue
                 try:
-                    if isinstance(action, CopyToConsole):
+                    if kind is Reply:
+                        mine.append(await self._reply(index, ctx, action))
+                    elif ctx.ticket is None:
+                        continue  # (only a reply can be about no ticket)
+                    elif kind is NotifyAgents:
+                        mine.append(await self._notice(index, ctx, action))
+                    elif kind is Cancel:
+                        await ScheduledAction.filter(
+                            ticket_id=ctx.ticket.id, kind__in=list(action.kinds),
+                            status="pending").update(status="cancelled")
+                    elif kind is CopyToConsole:
                         copies += await self._copy_inbound(index, ctx, action)
-                    elif isinstance(action, SetStatus) and ctx.ticket is not None:
+                        answers = answers or action.answers
+                    elif kind is SetStatus:
                         redraws += await self._set_status(index, ctx, ctx.ticket, action)
-                    else:
-                        mine += await self._act(index, ctx, action, scheduled)
                 except TemplateError as exc:
                     log.error("shipped template failed, %s not sent: %s", action, exc)
                     await notices.audit(ctx.ticket, "gateway", "template.failed",
                                         {"action": repr(action), "error": str(exc)}, ctx.now)
-            if any(isinstance(a, CopyToConsole) and a.answers for a in ctx.actions):
+            if answers:
                 copies += await self._copy_answers(ctx, mine)
             planned += mine
         await bulk.insert_rows(ScheduledAction, scheduled)
         return await self._queue(contexts, planned + copies + redraws, hand_over)
-
-    async def _act(self, index: int, ctx: TicketContext, action: Any,
-                   scheduled: list[dict[str, Any]]) -> list[_Planned]:
-        """What one action adds to send; schedules, cancels and status changes are done."""
-        ticket = ctx.ticket
-        if isinstance(action, Reply):
-            return [await self._reply(index, ctx, action)]
-        if ticket is None:
-            return []
-        if isinstance(action, NotifyAgents):
-            return [await self._notice(index, ctx, action)]
-        if isinstance(action, Schedule):
-            scheduled.append({"ticket_id": ticket.id, "kind": action.kind,
-                              "due_at": action.due, "payload": dict(action.payload),
-                              "created_at": ctx.now})
-        elif isinstance(action, Cancel):
-            await ScheduledAction.filter(ticket_id=ticket.id, kind__in=list(action.kinds),
-                                         status="pending").update(status="cancelled")
-        return []
 
     async def _set_status(self, index: int, ctx: TicketContext, ticket: Ticket,
                           action: SetStatus) -> list[_Planned]:

@@ -40,9 +40,12 @@ def outbox_row(out: Outbound, now: datetime, *, ticket_id: int | None = None,
     at `due` (default: now). `card` is OPEN_CARD or REDRAW_CARD for console rows that
     draw the ticket's card; `attachments` are stored attachment ids sent with it."""
     payload: dict[str, Any] = {"reply_to": list(out.reply_to), "ticket": ticket_number}
-    for name in ("locale", "mailbox", "ticket_subject"):
-        if value := getattr(out, name):
-            payload[name] = value
+    if out.locale:
+        payload["locale"] = out.locale
+    if out.mailbox:
+        payload["mailbox"] = out.mailbox
+    if out.ticket_subject:
+        payload["ticket_subject"] = out.ticket_subject
     if out.survey is not None:
         payload["survey"] = {"ticket": out.survey.ticket_number,
                              "links": [list(pair) for pair in out.survey.links]}
