@@ -23,7 +23,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from gateway.core.responder import Context, EventContext, TicketContext
+from gateway.core.responder import Context, EventContext, Schedule, TicketContext
 from gateway.desk.notices import audit
 from gateway.services import Services
 from gateway.store.models import Ticket
@@ -41,13 +41,13 @@ def _next_progress(services: Services, ticket: Ticket, now: datetime) -> datetim
     return services.sla.add(ticket.channel, now, every)
 
 
-def _new_ticket_plan(services: Services, ticket: Ticket,
-                     now: datetime) -> list[tuple[str, datetime, dict[str, Any]]]:
-    """Progress and SLA warnings for a ticket just opened: (kind, due, payload)."""
+def _new_ticket_plan(services: Services, ticket: Ticket, now: datetime) -> tuple[Schedule, ...]:
+    """Progress and SLA warnings for a ticket just opened (actions are immutable, so
+    tickets opened together with the same due times share them)."""
     s = services.settings.scheduler
-    plan: list[tuple[str, datetime, dict[str, Any]]] = []
+    plan: list[Schedule] = []
     if s.progress_max:
-        plan.append(("progress", _next_progress(services, ticket, now), {"count": 0}))
+        plan.append(Schedule("progress", _next_progress(services, ticket, now), {"count": 0}))
     for target, due in (("first_response", ticket.first_response_due),
                         ("resolution", ticket.resolution_due)):
         if due is None or (target == "first_response" and ticket.first_response_at):
@@ -55,8 +55,8 @@ def _new_ticket_plan(services: Services, ticket: Ticket,
         warn = now + (due - now) * s.sla_warn_at if due > now else due
         # The breach row is added when the warning fires: one row per target instead of
         # two, on the path every new message takes.
-        plan.append((f"sla_warn:{target}", warn, {"target_due": due.isoformat()}))
-    return plan
+        plan.append(Schedule(f"sla_warn:{target}", warn, {"target_due": due.isoformat()}))
+    return tuple(plan)
 
 
 class FollowUps:
@@ -75,7 +75,7 @@ class FollowUps:
     async def prepare(self, contexts: list[Context]) -> None:
         """New tickets of one channel opened together share their due times: they are
         worked out once (aware-datetime arithmetic is not cheap)."""
-        timing: dict[tuple[Any, ...], list[tuple[str, datetime, dict[str, Any]]]] = {}
+        timing: dict[tuple[Any, ...], tuple[Schedule, ...]] = {}
         for ctx in contexts:
             ticket = ctx.ticket
             if not ctx.new_ticket or ticket is None:
@@ -94,8 +94,7 @@ class FollowUps:
             self._progress_again(ctx, ticket, only_if_open=True)
         elif ctx.new_ticket:
             plan = ctx.facts.get(PLANNED) or _new_ticket_plan(ctx.services, ticket, ctx.now)
-            for kind, due, payload in plan:
-                ctx.schedule(kind, due, **payload)
+            ctx.actions += plan
         else:  # back on a resolved or pending ticket: what was coming is cancelled
             self._back_on_us(ctx, ticket)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -307,7 +307,7 @@ class Responding:
         outbound: list[list[Outbound]] = [[] for _ in contexts]
         for p in planned:
             row_id = outbox_ids.get(id(p))
-            outbound[p.index].append(replace(p.out, outbox_id=row_id) if row_id else p.out)
+            outbound[p.index].append(p.out.queued_as(row_id) if row_id else p.out)
         return [_accepted(ctx, tuple(outbound[i]), tuple(ready[i]))
                 for i, ctx in enumerate(contexts)]
 
@@ -315,8 +315,9 @@ class Responding:
 def _accepted(ctx: TicketContext, outbound: tuple[Outbound, ...],
               ready: tuple[tuple[int, dict[str, Any]], ...]) -> Accepted:
     ticket = ctx.ticket
-    message = getattr(ctx, "message", None)
+    if isinstance(ctx, Context):
+        return Accepted(ticket.number if ticket else None, ticket.id if ticket else None,
+                        ctx.message.id if ctx.message else None, new_ticket=ctx.new_ticket,
+                        reopened=ctx.reopened, outbound=outbound, queued=ready)
     return Accepted(ticket.number if ticket else None, ticket.id if ticket else None,
-                    message.id if message else None,
-                    new_ticket=getattr(ctx, "new_ticket", False),
-                    reopened=getattr(ctx, "reopened", False), outbound=outbound, queued=ready)
+                    None, outbound=outbound, queued=ready)
