@@ -14,17 +14,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 from adapters.email.compose import compose
-from adapters.email.imap import MailboxReader, Progress
+from adapters.email.imap import Fetched, MailboxReader, Progress
 from adapters.email.parse import parse_email
 from adapters.email.settings import EmailSettings, MailboxSettings
 from adapters.email.smtp import send_smtp
 from adapters.email.tokens import ReplyTokens
 from gateway.core.adapter import Capabilities, Port
 from gateway.core.clock import Clock, SystemClock
-from gateway.core.messages import Inbound, Outbound, Receipt
+from gateway.core.messages import Attachment, Inbound, Outbound, Receipt
 from gateway.settings import Settings, SettingsError, channel_settings
 
 log = logging.getLogger("centralita.email")
@@ -66,6 +67,16 @@ class EmailAdapter:
         return parse_email(raw, mailbox=mailbox, settings=self.settings, tokens=self.tokens,
                            max_attachment=self.max_attachment, received_at=received_at)
 
+    def _inbound(self, box: MailboxSettings, mail: Fetched) -> Inbound:
+        """A mail as an Inbound; a mail too big to download is its headers, with the whole
+        mail recorded as a file that was not downloaded (agents see its size)."""
+        inbound = self.parse(mail.raw, box, mail.received_at)
+        if mail.too_big is None:
+            return inbound
+        left = Attachment(filename="original.eml", content_type="message/rfc822",
+                          size=mail.too_big)
+        return replace(inbound, attachments=(*inbound.attachments, left))
+
     async def start(self, port: Port) -> None:
         self._port = port
         self._stop.clear()
@@ -77,12 +88,11 @@ class EmailAdapter:
             self._tasks.append(asyncio.create_task(reader.run(self._stop),
                                                    name=f"imap {box.name}"))
 
-    async def _receive(self, box: MailboxSettings,
-                       batch: list[tuple[bytes, datetime | None]]) -> None:
+    async def _receive(self, box: MailboxSettings, batch: list[Fetched]) -> None:
         """Store a fetched chunk; returns once every message is committed (or raises, and
         the reader fetches the chunk again: dedup makes that safe)."""
         assert self._port is not None
-        inbounds = [self.parse(raw, box, date) for raw, date in batch]
+        inbounds = [self._inbound(box, mail) for mail in batch]
         results = await asyncio.gather(*(self._port.receive(i) for i in inbounds),
                                        return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]

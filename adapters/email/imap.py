@@ -26,6 +26,7 @@ import random
 import re
 import ssl
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -38,7 +39,19 @@ from gateway.core.clock import Clock, SystemClock
 
 log = logging.getLogger("centralita.email.imap")
 
-Handle = Callable[[list[tuple[bytes, datetime | None]]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One mail read from the folder: its bytes and the server's arrival time. For a mail
+    over `max_message_bytes`, `too_big` is its size and `raw` only its headers."""
+
+    raw: bytes
+    received_at: datetime | None = None
+    too_big: int | None = None
+
+
+Handle = Callable[[list[Fetched]], Awaitable[None]]
 Progress = Callable[[str, int, int], None]
 
 CHUNK = 50            # messages per UID FETCH
@@ -46,6 +59,7 @@ COMMAND_TIMEOUT = 30  # seconds for any single IMAP command
 FETCH_TIMEOUT = 300   # seconds for one chunk of (possibly large) messages
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _UID = re.compile(rb"UID (\d+)")
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
@@ -252,11 +266,7 @@ class MailboxReader:
         done = 0
         for start in range(0, total, CHUNK):
             chunk = uids[start:start + CHUNK]
-            response = await asyncio.wait_for(client.uid(
-                "fetch", ",".join(map(str, chunk)), "(UID INTERNALDATE BODY.PEEK[])"),
-                FETCH_TIMEOUT)
-            messages = sorted(parse_fetch(_ok(response, "fetch")))
-            await self.handle([(raw, date) for _, raw, date in messages])
+            await self.handle(await self._fetch(client, chunk))
             last_uid = chunk[-1]
             await self.state.save_state("email", self.key, {"uidvalidity": uidvalidity,
                                                             "last_uid": last_uid})
@@ -267,6 +277,39 @@ class MailboxReader:
             if total > CHUNK:
                 log.info("mailbox %s: imported %d of %d", self.key, done, total)
         return last_uid
+
+    async def _fetch(self, client: IMAP4, chunk: list[int]) -> list[Fetched]:
+        """The chunk's mail in UID order; a mail over `max_message_bytes` is never
+        downloaded, only its headers (a 2 GB mail must not stop the mailbox)."""
+        sizes = await self._sizes(client, chunk)
+        limit = self.settings.max_message_bytes
+        small = [uid for uid in chunk if sizes.get(uid, 0) <= limit]
+        big = [uid for uid in chunk if sizes.get(uid, 0) > limit]
+        found: list[tuple[int, Fetched]] = []
+        for uids, part in ((small, "BODY.PEEK[]"), (big, "BODY.PEEK[HEADER]")):
+            if not uids:
+                continue
+            response = await asyncio.wait_for(client.uid(
+                "fetch", ",".join(map(str, uids)), f"(UID INTERNALDATE {part})"),
+                FETCH_TIMEOUT)
+            for uid, raw, date in parse_fetch(_ok(response, "fetch")):
+                too_big = sizes[uid] if uid in big else None
+                if too_big:
+                    log.warning("mailbox %s: mail UID %d is %d bytes, over max_message_bytes "
+                                "(%d): only its headers were read", self.key, uid, too_big,
+                                limit)
+                found.append((uid, Fetched(raw, date, too_big)))
+        return [fetched for _, fetched in sorted(found, key=lambda pair: pair[0])]
+
+    async def _sizes(self, client: IMAP4, chunk: list[int]) -> dict[int, int]:
+        response = await asyncio.wait_for(client.uid(
+            "fetch", ",".join(map(str, chunk)), "(UID RFC822.SIZE)"), COMMAND_TIMEOUT)
+        sizes: dict[int, int] = {}
+        for line in _ok(response, "fetch sizes"):
+            uid, size = _UID.search(bytes(line)), _SIZE.search(bytes(line))
+            if uid and size:
+                sizes[int(uid.group(1))] = int(size.group(1))
+        return sizes
 
     async def _processed(self, client: IMAP4, uids: list[int]) -> None:
         """Move processed mail to `move_to`, or mark it seen."""

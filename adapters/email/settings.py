@@ -80,6 +80,9 @@ class EmailSettings(BaseModel):
     token_secret: str = ""
     import_days: int = Field(30, ge=0)  # first sync of a mailbox: how far back to import
     reconnect_max: Duration = timedelta(minutes=5)  # longest wait between reconnections
+    # A mail larger than this is not downloaded: its headers make the ticket and the
+    # whole mail is recorded on it as a file left on the server (25 MB is Gmail's limit).
+    max_message_bytes: int = Field(25 * 1024 * 1024, ge=1024)
 
     @field_validator("subject_tag")
     @classmethod

@@ -1,0 +1,77 @@
+"""Hostile mail at the mailbox's door, against a real Dovecot IMAP server: a mail too big
+to download never stops the mailbox, and the mail after it is answered as usual."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from adapters.email.adapter import EmailAdapter
+from adapters.memory import MemoryAdapter
+from gateway.app import assemble
+from gateway.core.clock import ManualClock
+from gateway.store.models import Attachment, ChannelState, Message
+from tests.conftest import make_settings, santiago
+from tests.mailservers import PASSWORD, USER, Dovecot, SmtpSink, eventually
+from tests.test_email_channel import (  # noqa: F401  (fixtures)
+    Office,
+    db_url,
+    dovecot,
+    mail,
+    smtp,
+    ticket_of,
+)
+
+LIMIT = 64 * 1024
+
+
+@pytest.fixture
+async def office(db: str, dovecot: Dovecot, smtp: SmtpSink,  # noqa: F811
+                 tmp_path: Path) -> AsyncIterator[Office]:
+    box = {"name": "soporte", "address": USER, "imap_host": "127.0.0.1",
+           "imap_port": dovecot.port, "imap_tls": False, "imap_user": USER,
+           "imap_password": PASSWORD, "smtp_host": "127.0.0.1", "smtp_port": smtp.port,
+           "smtp_security": "none", "poll_interval": "1s"}
+    settings = make_settings(tmp_path, channels={"email": {
+        "token_secret": "test-secret", "reconnect_max": "2s", "max_message_bytes": LIMIT,
+        "mailboxes": [box]}})
+    clock = ManualClock(santiago(2026, 11, 23, 10, 0))  # Monday, open
+    email = EmailAdapter.from_settings(settings, clock=clock)
+    agents = MemoryAdapter("agents")
+    app = assemble(settings, adapters={"email": email, "agents": agents}, clock=clock)
+    office = Office(app, email, agents, dovecot, smtp, settings, clock)
+    await app.start()
+    yield office
+    await office.app.stop()
+
+
+async def test_a_mail_too_big_to_download_is_recorded_and_the_next_one_is_answered(
+        office: Office) -> None:
+    # Someone sends soporte@ a 300 KB mail (the limit here is 64 KB)…
+    huge = "x" * (300 * 1024)
+    await office.dovecot.append(mail("pesado@cliente.test", "Mis fotos", huge,
+                                     message_id="big@cliente.test", name="Pesado"))
+    # …and then María writes an ordinary mail.
+    await office.dovecot.append(mail("maria@cliente.test", "Mi pedido no llegó",
+                                     "Hola, hice el pedido 5531 y no me llega.",
+                                     message_id="m1@cliente.test", name="María Pérez"))
+    maria = await eventually(lambda: ticket_of("m1@cliente.test"))
+    big = await ticket_of("big@cliente.test")
+    assert big is not None and big.subject == "Mis fotos" and maria.id != big.id
+    # The big mail was not downloaded: its ticket holds its headers and the whole mail is
+    # recorded as a file left on the server, with its size, for the agents.
+    stored = await Message.get(external_id="big@cliente.test")
+    assert huge[:100] not in stored.text
+    assert len(stored.raw_source or b"") < LIMIT
+    files = await Attachment.filter(message_id=stored.id)
+    assert [(f.filename, f.content_type) for f in files] == [("original.eml", "message/rfc822")]
+    assert files[0].size > 300 * 1024
+    assert files[0].storage == "skipped" and files[0].data is None
+    # Both customers get their acknowledgement; the mailbox moved past both mails.
+    await office.deliver()
+    assert sorted(m["To"] for m in office.smtp.received) == [
+        "maria@cliente.test", "pesado@cliente.test"]
+    state = await ChannelState.get(channel="email", key="soporte/INBOX")
+    assert state.value["last_uid"] == 2
