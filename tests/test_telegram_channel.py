@@ -18,6 +18,7 @@ from adapters.telegram.adapter import TelegramAdapter
 from gateway.app import App, assemble
 from gateway.core.messages import Inbound, Party, ThreadHint
 from gateway.sandbox.telegram import TelegramSandbox
+from gateway.settings import SettingsError
 from gateway.store.models import Attachment, Message, OutboxItem, Ticket
 from tests.conftest import make_settings
 from tests.mailservers import eventually, free_port
@@ -174,8 +175,8 @@ async def test_a_crash_before_or_after_the_commit_repeats_nothing(
         await sandbox.wait_sent(1, timeout=20)
         await eventually(lambda: not crashes["after"] and running.telegram.polls >= 3)
         # María presses a button the bot does not know: nothing is stored, but the press
-        # is answered only once its batch, and every batch before it, is stored. So when
-        # it is answered, the re-read of her message has been handled.
+        # is answered only once every earlier update of her chat is stored. So when it is
+        # answered, the re-read of her message has been handled.
         sandbox.inject_callback(MARIA, "marcador", message_id=1)
         await eventually(lambda: len(sandbox.callback_answers) == 1)
         await eventually(all_sent)
@@ -303,8 +304,38 @@ async def test_photos_files_edits_commands_and_groups(bot: Bot) -> None:
     assert (await Ticket.get(number=1002)).subject == "Otra consulta: la factura"
     # A message from a group the bot was added to is ignored (allow_groups is off).
     sandbox.inject_text(-100123, "spam en el grupo", chat_type="group", title="Grupo")
-    # María writes after it: updates are handled in order, a batch at a time, so once her
-    # words are stored the group's message has been dealt with.
     sandbox.inject_text(MARIA, "¿Les llegó la boleta?")
     await eventually(lambda: Message.filter(text="¿Les llegó la boleta?").exists())
+    # Telegram holds no update any more: every one was dealt with, the group's too.
+    await eventually(lambda: sandbox.pending_updates == [])
     assert await Message.filter(text="spam en el grupo").count() == 0
+
+
+async def test_her_words_after_a_slow_photo_wait_for_it_and_join_its_ticket(bot: Bot) -> None:
+    """María sends a photo Telegram is slow to hand over, then writes: her words reach the
+    gateway after the photo, whatever other customers do meanwhile."""
+    sandbox = bot.sandbox
+    photo = sandbox.inject_photo(MARIA, b"\xff\xd8jpeg", caption="Así llegó la caja")
+    fid = photo["message"]["photo"][-1]["file_id"]
+    sandbox.hang_file(fid)
+    await eventually(lambda: {"file_id": fid, "via": "download"} in sandbox.file_requests)
+    sandbox.inject_text(MARIA, "Es el pedido 5531")
+    sandbox.inject_text(7001, "Hola, otra consulta", first_name="Pedro")
+    await sandbox.wait_sent(1)  # Pedro, who does not wait on María
+    assert bot.said_to(7001) and not bot.said_to(MARIA)
+    assert not await Message.filter(author_address=str(MARIA)).exists()
+    sandbox.mend_file(fid)
+    await eventually(lambda: Message.filter(text="Es el pedido 5531").exists())
+    photo_message, words = await Message.filter(
+        direction="in", channel="telegram", text__in=["Así llegó la caja", "Es el pedido 5531"]
+    ).order_by("id")
+    assert (photo_message.text, words.text) == ("Así llegó la caja", "Es el pedido 5531")
+    assert words.ticket_id == photo_message.ticket_id
+    assert await Attachment.filter(message=photo_message, storage="skipped").count() == 0
+
+
+def test_a_file_timeout_of_nothing_is_refused_naming_its_key(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, channels={"telegram": {"token": "1:x",
+                                                              "file_timeout": "0s"}})
+    with pytest.raises(SettingsError, match=r"channels\.telegram\.file_timeout: more than 0"):
+        TelegramAdapter.from_settings(settings)

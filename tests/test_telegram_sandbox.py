@@ -243,3 +243,85 @@ async def test_webhook_delivery_with_secret_and_retry(bot, sandbox):
         assert polled.message.text == "por polling"
     finally:
         await receiver.stop()
+
+
+async def test_a_file_can_be_gone_refused_or_never_answered(bot, sandbox):
+    photo = sandbox.inject_photo(CHAT, b"\xff\xd8jpeg")["message"]["photo"][-1]["file_id"]
+    document = sandbox.inject_document(CHAT, b"%PDF", "a.pdf", "application/pdf")
+    pdf = document["message"]["document"]["file_id"]
+    sandbox.fail_file(photo, 404)
+    found = await bot.get_file(photo)  # getFile still answers: the download is gone
+    with pytest.raises(InvalidToken, match="Not Found"):  # PTB's name for 404 and 401
+        await found.download_as_bytearray()
+    sandbox.fail_file(photo, 401, via="getFile")
+    with pytest.raises(InvalidToken, match="Unauthorized"):
+        await bot.get_file(photo)
+    sandbox.hang_file(pdf)
+    slow = await bot.get_file(pdf)
+    with pytest.raises(TimedOut):
+        await slow.download_as_bytearray(read_timeout=0.2)
+    assert sandbox.file_requests[-1] == {"file_id": pdf, "via": "download"}
+    sandbox.mend_file(pdf)
+    sandbox.mend_file(photo)
+    assert bytes(await (await bot.get_file(pdf)).download_as_bytearray()) == b"%PDF"
+    assert bytes(await (await bot.get_file(photo)).download_as_bytearray()) == b"\xff\xd8jpeg"
+
+
+async def test_a_hanging_download_is_answered_when_the_file_is_mended(bot, sandbox):
+    fid = sandbox.inject_photo(CHAT, b"img")["message"]["photo"][-1]["file_id"]
+    sandbox.hang_file(fid)
+    found = await bot.get_file(fid)
+    download = asyncio.create_task(found.download_as_bytearray(read_timeout=10))
+    await eventually(lambda: {"file_id": fid, "via": "download"} in sandbox.file_requests)
+    assert not download.done()
+    sandbox.mend_file(fid)
+    assert bytes(await asyncio.wait_for(download, 5)) == b"img"
+
+
+async def test_malformed_updates_are_handed_out_as_they_are(sandbox):
+    sandbox.inject_update(message={"message_id": 1, "date": 0, "text": "sin chat"})
+    sandbox.inject_update(new_kind={"x": 1})
+    async with httpx.AsyncClient() as client:
+        got = await client.post(f"{sandbox.base_url}{sandbox.token}/getUpdates",
+                                data={"timeout": "0"})
+    assert got.json()["result"] == [
+        {"update_id": 1, "message": {"message_id": 1, "date": 0, "text": "sin chat"}},
+        {"update_id": 2, "new_kind": {"x": 1}}]
+    assert sandbox.pending_updates == [1, 2]
+
+
+async def test_the_webhook_posts_chats_at_once_but_each_chat_in_order(bot, sandbox):
+    """Telegram keeps one chat's updates in order, not everyone's: a slow answer for one
+    chat does not hold another chat's update."""
+    held = asyncio.Event()
+    arrived: list[tuple[int, str]] = []
+
+    async def hook(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length"))
+        update = json.loads(await reader.readexactly(length))
+        arrived.append((update["message"]["chat"]["id"], update["message"]["text"]))
+        if update["message"]["text"] == "lento":
+            await held.wait()
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(hook, "127.0.0.1", 0)
+    try:
+        await bot.set_webhook(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/")
+        sandbox.inject_text(CHAT, "lento")
+        sandbox.inject_text(CHAT, "después")
+        sandbox.inject_text(CHAT + 1, "otro chat")
+        await eventually(lambda: len(arrived) == 2)
+        assert arrived == [(CHAT, "lento"), (CHAT + 1, "otro chat")]
+        assert sandbox.pending_updates == [1, 2]
+        held.set()
+        await eventually(lambda: len(arrived) == 3)
+        assert arrived[2] == (CHAT, "después")
+        await eventually(lambda: sandbox.pending_updates == [])
+    finally:
+        held.set()
+        server.close()
+        await server.wait_closed()

@@ -1,12 +1,18 @@
 """The Telegram channel, on python-telegram-bot's `Bot` (v22).
 
-Receiving, at least once:
-- polling: our own loop on `getUpdates` (PTB's Updater advances the offset before the
-  update is handled, so it can lose updates): a batch is handed to the gateway, and only
-  when every update of it is committed is the offset stored and sent back to Telegram;
-  a crash re-reads the batch and the gateway's dedup makes the repeat a no-op;
+Receiving, at least once, one update never holding another (`handle_update`):
+- polling: our own loop on `getUpdates` (`adapters/telegram/polling.py`): each update is
+  handled in a task of its own, and Telegram's offset moves past an update only once it and
+  every update before it are committed; a crash re-reads them and the gateway's dedup makes
+  the repeat a no-op;
 - webhook: the gateway's HTTP app serves `webhook_path`, refuses a wrong or missing
   `X-Telegram-Bot-Api-Secret-Token` with 403, and answers 200 only after the commit.
+
+One customer's update cannot stop the others: a file that cannot be fetched (gone,
+refused, too big, not answered within `file_timeout`) is recorded on her message without
+its contents (`adapters/telegram/files.py`) and the message is stored; an update that
+cannot be read at all (no chat, not JSON, a shape PTB cannot parse) is logged and
+confirmed. Only a failed commit makes Telegram deliver an update again.
 
 Sending: plain text (no parse mode, so no customer or template text can break the
 formatting), split at 4096 characters, at most one message a second per chat, survey
@@ -23,10 +29,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import logging
-import warnings
-from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any, ClassVar
 
 from telegram import (
@@ -40,12 +44,12 @@ from telegram import (
 from telegram import Message as TgMessage
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter
 from telegram.error import TelegramError as TgError
-from telegram.warnings import PTBDeprecationWarning
 
 from adapters.telegram.convert import command, message_ref, platform_id, split_text
+from adapters.telegram.files import fetch, file_parts
+from adapters.telegram.polling import UPDATES, Polling, retry_after
 from adapters.telegram.settings import TelegramSettings
 from gateway.core.adapter import Capabilities, Port
-from gateway.core.backoff import Backoff
 from gateway.core.clock import Clock, SystemClock
 from gateway.core.messages import (
     SURVEY_SCORES,
@@ -64,22 +68,19 @@ from gateway.core.ratelimit import PerKeyLimiter
 from gateway.settings import Settings, SettingsError, channel_settings
 
 log = logging.getLogger("centralita.telegram")
-OFFSET_EVERY = 1.0  # seconds between stores of the polling offset (see _save_offset)
-# PTB 22 warns on every read of RetryAfter.retry_after that its type will change; we
-# accept both types (see _retry_after).
-warnings.filterwarnings("ignore", message=".*retry_after.*", category=PTBDeprecationWarning)
-
-UPDATES = ["message", "edited_message", "callback_query"]
 PER_CHAT_RATE = 1.0  # messages a second to one chat (Telegram answers bursts with 429)
-RECONNECT = Backoff(base=1, ceiling=60, jitter=False)  # 1, 2, 4 … 60 s between polls
 
 
-def _retry_after(exc: RetryAfter) -> float:
-    """Seconds Telegram asked us to wait (PTB 22 warns that the type becomes timedelta)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        value = exc.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+def _chat_key(update: Update) -> int | None:
+    """The chat whose updates must reach the gateway in order (a press without a message:
+    its sender's private chat); None when the update names none."""
+    try:
+        if (chat := update.effective_chat) is not None:
+            return int(chat.id)
+        query = update.callback_query
+        return int(query.from_user.id) if query and query.from_user else None
+    except Exception:  # a shape PTB let through; the update is logged when it is read
+        return None
 
 
 class TelegramAdapter:
@@ -104,10 +105,8 @@ class TelegramAdapter:
         self.clock = clock or SystemClock()
         self.bot = Bot(token, base_url=settings.base_url, base_file_url=settings.base_file_url)
         self.port: Port | None = None
-        self.polls = 0                    # getUpdates calls answered (tests wait on it)
-        self._offset: int | None = None   # the next update to read, once stored …
-        self._offset_saved = True         # … and whether the database has it
-        self._saved_at = float("-inf")
+        self._polling: Polling | None = None
+        self._chats: dict[int, asyncio.Event] = {}  # each chat's last update in hand
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._per_chat = PerKeyLimiter(PER_CHAT_RATE, self.clock)
@@ -137,76 +136,59 @@ class TelegramAdapter:
             log.info("telegram: webhook at %s%s", self.public_url, self.settings.webhook_path)
         else:
             await self.bot.delete_webhook()
-            self._task = asyncio.create_task(self._poll(), name="telegram polling")
+            self._polling = Polling(self.bot, port, self.handle_update, clock=self.clock,
+                                    poll_timeout=self.settings.poll_timeout)
+            self._task = asyncio.create_task(self._polling.run(self._stop),
+                                             name="telegram polling")
 
-    async def _poll(self) -> None:
+    @property
+    def polls(self) -> int:
+        """getUpdates calls answered so far (tests wait on it)."""
+        return self._polling.polls if self._polling is not None else 0
+
+    async def handle_update(self, update: Update) -> None:
+        """Store one update, then stop its button's spinner. Its files are fetched at once,
+        but it reaches the gateway only after the earlier updates of its chat, in order.
+        A part that cannot be fetched or read is recorded on its message; an update that
+        cannot be read at all is logged and dropped. Raises only when the gateway did not
+        commit it (it is then delivered again, and dedup makes that safe)."""
         assert self.port is not None
-        offset = int((await self.port.load_state("telegram", "updates")).get("offset", 0)
-                     ) or None
-        failures = 0
-        while not self._stop.is_set():
-            try:
-                updates = await self.bot.get_updates(
-                    offset=offset, timeout=self.settings.poll_timeout, allowed_updates=UPDATES)
-                self.polls += 1
-                if updates:
-                    await self.handle_updates(updates)
-                    offset = self._offset = updates[-1].update_id + 1
-                    self._offset_saved = False
-                if not self._offset_saved and \
-                        self.clock.monotonic() - self._saved_at >= OFFSET_EVERY:
-                    await self._save_offset()
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except RetryAfter as exc:
-                await self._pause(_retry_after(exc), f"getUpdates: {exc}")
-            except Exception as exc:  # network, 5xx, a failed commit: read the batch again
-                failures += 1
-                delay = RECONNECT.delay(failures)
-                level = logging.WARNING if isinstance(exc, NetworkError) else logging.ERROR
-                log.log(level, "telegram: %s; polling again in %.1f s", exc, delay,
-                        exc_info=not isinstance(exc, NetworkError))
-                await self._pause(delay, str(exc))
-
-    async def _save_offset(self) -> None:
-        """Store where to resume after a restart. At most every OFFSET_EVERY seconds: each
-        save is a commit, and getUpdates itself tells Telegram what we have, so an older
-        stored offset only means re-reading a few stored updates (dedup drops them)."""
-        assert self.port is not None
-        await self.port.save_state("telegram", "updates", {"offset": self._offset})
-        self._offset_saved, self._saved_at = True, self.clock.monotonic()
-
-    async def _pause(self, seconds: float, why: str) -> None:
-        """Wait `seconds` before polling again (or until the adapter stops)."""
-        log.debug("telegram: polling again in %.1f s (%s)", seconds, why)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), seconds)
-
-    async def handle_updates(self, updates: Sequence[Update]) -> None:
-        """Hand updates to the gateway; returns when all are committed, raises if any is
-        not (the caller then reads them again: dedup makes that safe)."""
-        assert self.port is not None
-        inbounds = [await self.to_inbound(update) for update in updates]
-        wanted = [i for i in inbounds if i is not None]
-        results = await asyncio.gather(*(self.port.receive(i) for i in wanted),
-                                       return_exceptions=True)
-        failed = [r for r in results if isinstance(r, Exception)
-                  and not isinstance(r, InboundRejected)]
-        for result in results:
-            if isinstance(result, Exception) and result not in failed:
-                log.info("telegram: update not stored: %s", result)
-        if failed:
-            raise RuntimeError(f"{len(failed)} of {len(wanted)} update(s) not stored: "
-                               f"{failed[0]!r}")
-        for update in updates:  # answered only once stored: the spinner stops
-            if update.callback_query is not None:
+        chat = _chat_key(update)
+        before = self._chats.get(chat) if chat is not None else None
+        done = asyncio.Event()
+        if chat is not None:
+            self._chats[chat] = done
+        try:
+            inbound = await self._readable(update)
+            if before is not None:
+                await before.wait()
+            if inbound is not None:
+                try:
+                    await self.port.receive(inbound)
+                except InboundRejected as exc:
+                    log.info("telegram: update %s not stored: %s", update.update_id, exc)
+            if update.callback_query is not None:  # answered only once stored
                 await self._answer_callback(update.callback_query)
+        finally:
+            done.set()
+            if chat is not None and self._chats.get(chat) is done:
+                del self._chats[chat]
+
+    async def _readable(self, update: Update) -> Inbound | None:
+        """`to_inbound`, with anything unexpected in the update logged instead of raised."""
+        try:
+            return await self.to_inbound(update)
+        except Exception as exc:
+            log.warning("telegram: update %s cannot be read (%s: %s); confirmed without "
+                        "storing it", update.update_id, type(exc).__name__, exc)
+            return None
 
     async def _answer_callback(self, query: CallbackQuery) -> None:
         """Stop the button's spinner, with the core's word of thanks in her language."""
         assert self.port is not None
-        thanks = await self.port.text("button_thanks", (query.from_user.language_code or "")[:2])
+        user = query.from_user
+        thanks = await self.port.text("button_thanks", ((user.language_code if user else "")
+                                                         or "")[:2])
         with contextlib.suppress(TgError):
             await self.bot.answer_callback_query(query.id, text=thanks[:200])
 
@@ -217,8 +199,14 @@ class TelegramAdapter:
         edited = update.edited_message is not None
         message = update.edited_message or update.message
         if message is None:
+            log.info("telegram: update %s is not a message, an edit or a button press; "
+                     "ignored", update.update_id)
             return None
         chat = message.chat
+        if chat is None:
+            log.warning("telegram: update %s has no chat; confirmed without storing it",
+                        update.update_id)
+            return None
         if chat.type != "private" and not self.settings.allow_groups:
             log.info("telegram: ignored a message from group %s (allow_groups is off)", chat.id)
             return None
@@ -248,7 +236,7 @@ class TelegramAdapter:
         return Inbound(
             channel="telegram", sender=Party("customer", str(chat.id), name), text=text,
             external_id=external_id, kind=kind, locale=language,
-            attachments=await self._files(message),
+            attachments=await self._files(message, update.update_id),
             thread=ThreadHint(reply_to=reply_to, conversation=str(chat.id),
                               new_ticket=new_ticket),
             received_at=message.date)
@@ -258,40 +246,28 @@ class TelegramAdapter:
         if len(parts) != 3 or parts[0] != "score" or not parts[1].isdigit():
             log.info("telegram: ignored a button press with data %r", query.data)
             return None
-        chat_id = query.message.chat.id if query.message else query.from_user.id
+        user = query.from_user
+        chat = query.message.chat if query.message is not None else None
+        chat_id = chat.id if chat is not None else user.id if user is not None else None
+        if chat_id is None:
+            log.warning("telegram: ignored a button press from nobody (no chat, no sender)")
+            return None
         return Inbound(
-            channel="telegram",
-            sender=Party("customer", str(chat_id), query.from_user.full_name),
+            channel="telegram", sender=Party("customer", str(chat_id),
+                                             user.full_name if user else ""),
             text=parts[2], external_id=f"callback:{query.id}", kind="score",
-            locale=(query.from_user.language_code or "")[:2] or None,
+            locale=((user.language_code if user else "") or "")[:2] or None,
             thread=ThreadHint(ticket_number=int(parts[1]), conversation=str(chat_id)))
 
-    async def _files(self, message: TgMessage) -> tuple[Attachment, ...]:
-        found: list[tuple[str, str, str, int | None]] = []  # file_id, name, type, size
-        if message.photo:
-            big = message.photo[-1]
-            found.append((big.file_id, f"foto-{message.message_id}.jpg", "image/jpeg",
-                          big.file_size))
-        for item, default_name, default_type in (
-                (message.document, "documento", "application/octet-stream"),
-                (message.voice, f"voz-{message.message_id}.ogg", "audio/ogg"),
-                (message.audio, "audio", "audio/mpeg"),
-                (message.video, f"video-{message.message_id}.mp4", "video/mp4")):
-            if item is not None:
-                found.append((item.file_id, getattr(item, "file_name", None) or default_name,
-                              getattr(item, "mime_type", None) or default_type,
-                              item.file_size))
+    async def _files(self, message: TgMessage, update_id: int) -> tuple[Attachment, ...]:
+        """The message's files, each fetched or recorded without its contents."""
         attachments = []
-        for file_id, name, content_type, size in found:
-            data = None
-            if size is None or size <= self.settings.max_file_bytes:
-                try:
-                    data = bytes(await (await self.bot.get_file(file_id))
-                                 .download_as_bytearray())
-                except BadRequest as exc:  # e.g. "file is too big": recorded, not stored
-                    log.info("telegram: file %s not downloaded: %s", name, exc)
-            attachments.append(Attachment(filename=name, content_type=content_type, data=data,
-                                          size=size if data is None else None))
+        for part in file_parts(message):
+            if not isinstance(part, Attachment):
+                part = await fetch(self.bot, part, max_bytes=self.settings.max_file_bytes,
+                                   budget=self.settings.file_timeout.total_seconds(),
+                                   where=f"update {update_id}")
+            attachments.append(part)
         return tuple(attachments)
 
     # -- webhook -------------------------------------------------------------------------
@@ -305,7 +281,8 @@ class TelegramAdapter:
         return [Route(self.settings.webhook_path, self.webhook, methods=["POST"])]
 
     async def webhook(self, request: Any) -> Any:
-        """POST from Telegram: 403 without the right secret; 200 only after the commit."""
+        """POST from Telegram: 403 without the right secret; 200 only after the commit —
+        or at once for a body that is not an update (logged: a retry cannot mend it)."""
         from starlette.responses import Response
 
         given = request.headers.get("x-telegram-bot-api-secret-token", "")
@@ -313,17 +290,36 @@ class TelegramAdapter:
             log.warning("telegram: refused a webhook call without the right secret from %s",
                         request.client.host if request.client else "?")
             return Response(status_code=403)
+        update = self._update_of(await request.body())
+        if update is None:
+            return Response(status_code=200)
         try:
-            update = Update.de_json(await request.json(), self.bot)
-        except Exception:
-            return Response(status_code=400)
-        try:
-            await self.handle_updates([update])
+            await self.handle_update(update)
         except Exception:
             log.exception("telegram: webhook update %s not stored; Telegram will retry",
                           update.update_id)
             return Response(status_code=500)
         return Response(status_code=200)
+
+    def _update_of(self, body: bytes) -> Update | None:
+        """The update a webhook call carries, None (logged) when it carries none."""
+        try:
+            data = json.loads(body)
+        except ValueError:
+            log.warning("telegram: a webhook call whose body is not JSON (%d bytes) was "
+                        "confirmed without storing it", len(body))
+            return None
+        if not isinstance(data, dict):
+            log.warning("telegram: a webhook call that is not an update was confirmed "
+                        "without storing it: %.300r", data)
+            return None
+        try:
+            return Update.de_json(data, self.bot)
+        except Exception as exc:
+            log.warning("telegram: update %s cannot be read (%s: %s); confirmed without "
+                        "storing it: %.300r", data.get("update_id"), type(exc).__name__, exc,
+                        data)
+            return None
 
     # -- sending -------------------------------------------------------------------------
 
@@ -360,7 +356,7 @@ class TelegramAdapter:
                                                  filename=attachment.filename)
         except RetryAfter as exc:
             raise TransientError(f"Telegram asks to wait: {exc}",
-                                 retry_after=_retry_after(exc)) from exc
+                                 retry_after=retry_after(exc)) from exc
         except Forbidden as exc:
             raise PermanentError(f"Telegram refused: {exc.message} (the customer may have "
                                  "blocked the bot)") from exc
@@ -382,9 +378,9 @@ class TelegramAdapter:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
-        if not self._offset_saved:
+        if self._polling is not None:
             try:
-                await self._save_offset()
+                await self._polling.save()
             except Exception as exc:  # the updates come again, and dedup drops them
                 log.warning("telegram: could not store the offset at stop: %s", exc)
         if self._started:

@@ -10,9 +10,12 @@ Example (settings.toml):
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from gateway.settings import Duration
 
 TWENTY_MB = 20 * 1024 * 1024
 
@@ -34,11 +37,21 @@ class TelegramSettings(BaseModel):
     poll_timeout: int = Field(25, ge=0, le=50)  # seconds a getUpdates long poll waits
     allow_groups: bool = False            # messages from groups are ignored unless true
     max_file_bytes: int = Field(TWENTY_MB, ge=0, le=TWENTY_MB)  # bots download ≤ 20 MB
+    # A customer's file not fetched within this (getFile and download) is recorded on her
+    # message without its contents, like one over max_file_bytes.
+    file_timeout: Duration = timedelta(seconds=60)
     status_command: str = ""              # shown in texts; "" = /estado or /status by language
     # Commands → what they do: "start" greets, "status" lists open tickets, "new" opens one.
     commands: dict[str, Literal["start", "status", "new"]] = Field(default_factory=lambda: {
         "start": "start", "estado": "status", "status": "status", "nuevo": "new",
         "new": "new"})
+
+    @field_validator("file_timeout")
+    @classmethod
+    def _file_timeout(cls, value: timedelta) -> timedelta:
+        if not timedelta(0) < value <= timedelta(minutes=10):
+            raise ValueError('more than 0 and at most 10 minutes, e.g. "60s"')
+        return value
 
     @model_validator(mode="after")
     def _webhook(self) -> TelegramSettings:

@@ -5,10 +5,12 @@ python-telegram-bot (PTB) is pointed at it with
 wire format PTB uses: parameters form-encoded (non-string values JSON-encoded), multipart for
 uploads, or a JSON body; answers `{"ok": true, "result": ...}` or `{"ok": false, "error_code",
 "description", "parameters": {"retry_after"}}`. Telegram's limits are enforced (text 4096,
-caption 1024, callback data 64 bytes, downloads 20 MB), and faults can be scheduled.
+caption 1024, callback data 64 bytes, downloads 20 MB), and faults can be scheduled: errors,
+delays and dropped connections per method, files that answer 404/401 or hang, malformed
+updates (`inject_update`).
 
 Run standalone with `python -m gateway.sandbox.telegram --port 8081 [--token T]`; customers
-are then simulated with `POST /sandbox/inject/{text|photo|document|voice|edit|callback}`
+are then simulated with `POST /sandbox/inject/{text|photo|document|voice|edit|callback|update}`
 (a JSON object of the inject_* arguments; bytes as `data_b64`) and `GET /sandbox/sent`.
 
 `TelegramSandbox` is assembled from one mixin per module, all sharing the state that

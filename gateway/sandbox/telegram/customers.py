@@ -89,6 +89,14 @@ class Customers(SandboxState):
         return self._queue("callback_query", {"id": query_id, "from": sender, "message": message,
                                               "chat_instance": f"ci{chat_id}", "data": data})
 
+    def inject_update(self, **fields: Any) -> dict[str, Any]:
+        """Queue an update exactly as given, with the next update_id: a malformed one
+        (`message={"message_id": 1, "date": 0, "text": "hi"}`, no chat), a kind the bot did
+        not ask for (`channel_post=…`) or one Telegram may add later (`new_kind={…}`)."""
+        if not fields:
+            raise ValueError("an update needs at least one field besides update_id")
+        return self._queue_update(fields)
+
     def _customer(self, chat_id: int, content: dict[str, Any], *, first_name: str = "María",
                   last_name: str = "", username: str | None = None,
                   language_code: str | None = "es", chat_type: str = "private",

@@ -49,9 +49,12 @@ class TelegramSandbox(Customers, BotApiMethods, LongPolling, Webhooks, Files, Co
         >>> await sandbox.wait_sent(1); await sandbox.stop()                 # doctest: +SKIP
 
     `sent` records every sendMessage/sendPhoto/sendDocument/editMessageText; `calls` counts
-    every API method called (and "download" for file downloads). Webhook deliveries retry
-    `webhook_attempts` times, `webhook_backoff` seconds apart, then give the update up (as
-    Telegram eventually does); every attempt is appended to `webhook_log`. A callback on an
+    every API method called (and "download" for file downloads); `file_requests` every
+    getFile and download of a stored file (`fail_file`, `hang_file` and `mend_file` decide
+    how each is answered); `pending_updates` what Telegram still holds. Webhook deliveries
+    go several at once (one at a time per chat), retry `webhook_attempts` times,
+    `webhook_backoff` seconds apart, then give the update up (as Telegram eventually
+    does); every attempt is appended to `webhook_log`. A callback on an
     unknown message carries date 0: PTB builds a `Message` whose `is_accessible` is False.
     """
 
@@ -99,6 +102,7 @@ class TelegramSandbox(Customers, BotApiMethods, LongPolling, Webhooks, Files, Co
         """Release long polls, stop webhook delivery and the server."""
         self._closing = True
         self._wake_pollers()
+        self._mend_all_files()  # hanging downloads are answered, so the server can stop
         if self._server is not None:
             self._server.should_exit = True
         serving, *others = self._tasks or [None]

@@ -12,10 +12,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, defaultdict, deque
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.sandbox.telegram.wire import ApiError, _int, _reply_to
 from gateway.web.http import QuietServer
+
+
+@dataclass
+class FileFault:
+    """How the sandbox mistreats one file: `via` "getFile" or "download"; `status` the error
+    it answers, or None to leave the request hanging until `released`."""
+
+    via: str
+    status: int | None
+    released: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class SandboxState:
@@ -38,6 +49,7 @@ class SandboxState:
         self.sent: list[dict[str, Any]] = []
         self.callback_answers: list[dict[str, Any]] = []
         self.webhook_log: list[dict[str, Any]] = []
+        self.file_requests: list[dict[str, str]] = []  # {"file_id", "via": getFile|download}
         self.calls: Counter[str] = Counter()
         self._chats: dict[int, dict[str, Any]] = {}
         self._senders: dict[int, dict[str, Any]] = {}
@@ -46,6 +58,7 @@ class SandboxState:
         self._message_seq: Counter[int] = Counter()
         self._files: dict[str, dict[str, Any]] = {}
         self._paths: dict[str, str] = {}
+        self._file_faults: dict[str, FileFault] = {}
         self._callbacks: set[str] = set()
         self._pending: list[dict[str, Any]] = []
         self._next_update_id = 1
@@ -65,12 +78,23 @@ class SandboxState:
     # -- the update queue ----------------------------------------------------------------------
 
     def _queue(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
-        update = {"update_id": self._next_update_id, kind: payload}
+        return self._queue_update({kind: payload})
+
+    def _queue_update(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Queue `fields` as an update with the next update_id; polling and the webhook
+        are woken."""
+        update = {"update_id": self._next_update_id, **fields}
         self._next_update_id += 1
         self._pending.append(update)
         self._wake_pollers()
         self._hook_wake.set()
         return update
+
+    @property
+    def pending_updates(self) -> list[int]:
+        """The ids of the updates Telegram still holds for the bot: not yet confirmed by a
+        getUpdates offset, nor delivered to (or given up on by) the webhook."""
+        return [update["update_id"] for update in self._pending]
 
     def _wake_pollers(self) -> None:
         self._poll_wake.set()
