@@ -11,7 +11,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.texts.engine import Rendered, TemplateEngine, TemplateError, TemplateSource
+from gateway.texts.engine import (
+    Rendered,
+    RenderLimits,
+    TemplateEngine,
+    TemplateError,
+    TemplateSource,
+)
 
 SCL = ZoneInfo("America/Santiago")
 SAT_2230 = datetime(2026, 11, 21, 22, 30, tzinfo=SCL)
@@ -33,6 +39,17 @@ class MemoryStore:
         if self.broken:
             raise ConnectionError("database is down")
         return self.sources.get((key, locale, channel))
+
+
+class StoppedClock:
+    """A clock that stands still and counts how often it is read."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        return 0.0
 
 
 def stored(key: str, body: str, *, locale: str = "es", channel: str = "",
@@ -223,6 +240,24 @@ async def test_a_broken_stored_template_falls_back_to_the_shipped_default(engine
     assert out.error and words in out.error
 
 
+async def test_a_stored_text_over_its_budget_is_not_rendered_again_for_the_next_customer():
+    # Every budget reads the clock when it starts (and every 512 steps): after the first
+    # customer, only the shipped text's budget does.
+    clock = StoppedClock()
+    engine = TemplateEngine(default_locale="es", timezone="America/Santiago",
+                            limits=RenderLimits(clock=clock))
+    engine.store = MemoryStore(stored("ack", "{% for i in range(100000) %}{% endfor %}",
+                                      channel="telegram"))
+    ctx = context(engine, "ack")
+    first = await engine.render("ack", locale="es", channel="telegram", context=ctx, now=MON_0900)
+    before = clock.reads
+    second = await engine.render("ack", locale="es", channel="telegram", context=ctx,
+                                 now=MON_0900)
+    assert clock.reads - before == 1 and before > 2
+    assert first.fell_back and second.fell_back and "#1042" in second.body
+    assert second.error == first.error and "demasiado trabajo" in first.error
+
+
 async def test_a_database_outage_still_sends_the_shipped_acknowledgement(engine):
     engine.store = MemoryStore(broken=True)
     out = await engine.render("ack", locale="es", channel="telegram",
@@ -290,7 +325,8 @@ def test_validate_refuses_changing_the_data_even_through_an_allowed_name(engine)
 def test_validate_refuses_huge_outputs(engine):
     with pytest.raises(TemplateError) as err:
         engine.validate("", "{{ 'x' * 1000000000 }}", "ack")
-    assert err.value.kind == "sandbox"
+    assert err.value.kind == "budget"
+    assert "arma un texto o una lista de más de 100000 caracteres" in str(err.value)
 
 
 def test_validate_reports_a_syntax_error_with_its_line_number(engine):

@@ -16,6 +16,7 @@ import jinja2
 from jinja2 import meta, nodes
 from jinja2.sandbox import SecurityError
 
+from gateway.texts.budget import TooMuchWork
 from gateway.texts.sandbox import UNSAFE_NAMES
 from gateway.texts.variables import FIELDS
 
@@ -23,9 +24,9 @@ from gateway.texts.variables import FIELDS
 class TemplateError(ValueError):
     """An admin-facing template problem.
 
-    kind is "syntax", "undefined", "sandbox", "runtime" or "unknown_key"; line is the template
-    line when known. Example: TemplateError("syntax error on line 3 of the body: …", kind="syntax",
-    line=3).
+    kind is "syntax", "undefined", "sandbox", "budget" (too much work: see `too_much`),
+    "runtime" or "unknown_key"; line is the template line when known.
+    Example: TemplateError("syntax error on line 3 of the body: …", kind="syntax", line=3).
     """
 
     def __init__(self, message: str, *, kind: str, line: int | None = None) -> None:
@@ -49,9 +50,50 @@ def _template_line(exc: BaseException) -> int | None:
     return line
 
 
-def explain(exc: Exception, part: str) -> TemplateError:
+# What each limit of gateway.texts.budget means to an admin, in Spanish and in English.
+_TOO_MUCH = {
+    "es": ("este texto hace demasiado trabajo: {}", {
+        "steps": "más de {n} pasos (vueltas de {{% for %}}, llamadas y filtros)",
+        "time": "tarda más de {n} ms en escribirse",
+        "size": "arma un texto o una lista de más de {n} caracteres o elementos",
+        "number": "calcula un número de más de {n} bits (unas {digits} cifras)",
+        "output": "el resultado tendría más de {n} caracteres",
+        "source": "es demasiado largo: tiene más de {n} caracteres"}),
+    "en": ("this text does too much work: {}", {
+        "steps": "more than {n} steps (turns of {{% for %}} loops, calls and filters)",
+        "time": "takes longer than {n} ms to render",
+        "size": "builds a text or list of more than {n} characters or items",
+        "number": "computes a number of more than {n} bits (about {digits} digits)",
+        "output": "the result would be longer than {n} characters",
+        "source": "is too long: more than {n} characters"}),
+}
+_PARTS = {"es": {"subject": "asunto", "body": "texto"}, "en": {}}
+
+
+def too_much(exc: TooMuchWork, part: str, lang: str, line: int | None = None) -> TemplateError:
+    """The admin's message for a render over its budget, naming the limit, e.g. "este texto
+    hace demasiado trabajo: más de 100000 pasos (…) (línea 3 del texto)"."""
+    lang = lang if lang in _TOO_MUCH else "en"
+    sentence, limits = _TOO_MUCH[lang]
+    what = limits[exc.limit].format(n=exc.bound, digits=round(exc.bound * 0.30103))
+    if exc.limit == "source":  # not work: the text itself
+        sentence = ("este texto {}" if lang == "es" else "this text {}")
+    name = _PARTS[lang].get(part, part)
+    where = (f"línea {line} del {name}" if line else f"en el {name}") if lang == "es" else \
+        (f"line {line} of the {name}" if line else f"in the {name}")
+    return TemplateError(f"{sentence.format(what)} ({where})", kind="budget", line=line)
+
+
+def explain(exc: Exception, part: str, lang: str = "en") -> TemplateError:
+    """The admin's message for `exc`, raised by the `part` ("subject" or "body") of a text;
+    a render over its budget is told in `lang` ("es" or "en")."""
     if isinstance(exc, TemplateError):
         return exc
+    if isinstance(exc, TooMuchWork):
+        return too_much(exc, part, lang, _template_line(exc))
+    if isinstance(exc, RecursionError):  # the parser's or the compiler's, on deep nesting
+        return TemplateError(f"the {part} nests too deeply (brackets, ifs or loops inside "
+                             "one another)", kind="syntax")
     if isinstance(exc, jinja2.TemplateSyntaxError):
         return TemplateError(f"syntax error on line {exc.lineno} of the {part}: {exc.message}",
                              kind="syntax", line=exc.lineno)

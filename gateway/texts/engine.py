@@ -10,24 +10,26 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import tomllib
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 
 from gateway.core.adapter import Capabilities, capabilities_of
-from gateway.texts.checks import TemplateError, explain, scan
+from gateway.texts.budget import BUDGET, MAX_OUTPUT, RenderLimits, TooMuchWork, collect
+from gateway.texts.checks import TemplateError, explain, scan, too_much
 from gateway.texts.filters import FMT, formatter
 from gateway.texts.sandbox import (
     ENV,
-    MAX_OUTPUT,
     clean_body,
     clean_subject,
     compile_text,
@@ -35,9 +37,15 @@ from gateway.texts.sandbox import (
 )
 from gateway.texts.variables import sample_values, variables_of
 
-__all__ = ["Rendered", "TemplateEngine", "TemplateError", "TemplateSource", "TemplateStore"]
+__all__ = ["RenderLimits", "Rendered", "TemplateEngine", "TemplateError", "TemplateSource",
+           "TemplateStore"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+# Previews and save checks of admins' drafts run here, never on the event loop; two at a
+# time, so a burst of keystrokes cannot take every core (or the loop's own executor).
+_STUDIO = ThreadPoolExecutor(max_workers=2, thread_name_prefix="texts-studio")
+_REMEMBERED = 256  # stored texts known to go over their budget, skipped straight away
 
 
 @dataclass(frozen=True)
@@ -103,7 +111,8 @@ class TemplateEngine:
 
     def __init__(self, *, default_locale: str = "es", timezone: str = "UTC",
                  store: TemplateStore | None = None,
-                 capabilities: Callable[[str], Capabilities] = capabilities_of) -> None:
+                 capabilities: Callable[[str], Capabilities] = capabilities_of,
+                 limits: RenderLimits | None = None) -> None:
         self._shipped = _shipped()
         if default_locale not in self._shipped:
             raise ValueError(f"no shipped templates for default locale {default_locale!r}")
@@ -113,7 +122,9 @@ class TemplateEngine:
             raise ValueError(f"unknown timezone {timezone!r}") from exc
         self.default_locale, self.store = default_locale, store
         self.capabilities = capabilities  # what each channel shows (its status command)
+        self.limits = limits or RenderLimits()  # the work one render may do
         self._locales: dict[str | None, str] = {}
+        self._over_budget: dict[TemplateSource, str] = {}  # stored text -> why it was skipped
 
     def locale(self, locale: str | None) -> str:
         """The shipped locale used for `locale`. Example: locale("es-CL") -> "es"; "fr" -> "es"."""
@@ -167,59 +178,71 @@ class TemplateEngine:
 
     def validate(self, subject: str, body: str, key: str | None = None, *,
                  locale: str | None = None, channel: str = "") -> None:
-        """Raise TemplateError unless the texts compile, use known variables and render safely.
+        """Raise TemplateError unless the texts compile, use known variables and render safely
+        within the studio's budget (kind="budget", in the text's language, naming the limit).
+        Blocking: on the event loop, use `check()`.
 
         Example: validate("", "{{ ''.__class__ }}", "ack") raises kind="sandbox".
         """
         allowed = (self.variables(key) if key is not None else
                    {k: "" for k in self.sample_context(None)})
+        lang = self.locale(locale).split("_")[0]
         for part, text in (("subject", subject), ("body", body)):
+            if len(text) > MAX_OUTPUT:  # before parsing: compiling a huge text is work too
+                raise too_much(TooMuchWork("source", MAX_OUTPUT), part, lang)
             try:
                 ast = ENV.parse(text)
                 compile_text(text)
-            except jinja2.TemplateSyntaxError as exc:
+                scan(ast, allowed, part)
+            except (jinja2.TemplateSyntaxError, RecursionError) as exc:
                 raise explain(exc, part) from None
-            scan(ast, allowed, part)
         source = TemplateSource(key or "", self.locale(locale), channel, subject, body)
-        self.render_source(source, self.sample_context(key, locale=locale, channel=channel))
+        self.render_source(source, self.sample_context(key, locale=locale, channel=channel),
+                           studio=True)
+
+    async def check(self, subject: str, body: str, key: str | None = None, *,
+                    locale: str | None = None, channel: str = "") -> None:
+        """`validate()` in a worker thread, so the event loop never waits on an admin's text.
+
+        Example: await engine.check("", "{% for i in range(10**5) %}…", "ack") raises
+        kind="budget".
+        """
+        await _off_the_loop(functools.partial(self.validate, subject, body, key,
+                                              locale=locale, channel=channel))
+
+    async def preview(self, source: TemplateSource, context: Mapping[str, Any], *,
+                      now: datetime | None = None) -> tuple[str, str]:
+        """An admin's draft validated (with sample values) and rendered with `context`, in a
+        worker thread with the studio's budget; raises TemplateError.
+
+        Example: await engine.preview(draft, engine.sample_context("ack")) -> ("", "Hola…")
+        """
+        def work() -> tuple[str, str]:
+            self.validate(source.subject, source.body, source.key or None,
+                          locale=source.locale, channel=source.channel)
+            return self.render_source(source, context, now=now, studio=True)
+        return await _off_the_loop(work)
 
     def render_source(self, source: TemplateSource, context: Mapping[str, Any], *,
-                      now: datetime | None = None, subject: bool = True) -> tuple[str, str]:
-        """Render (subject, body) in the sandbox; raises TemplateError on any failure.
+                      now: datetime | None = None, subject: bool = True,
+                      studio: bool = False) -> tuple[str, str]:
+        """Render (subject, body) in the sandbox, both within one budget (the hot one, or
+        with `studio=True` the studio's); raises TemplateError on any failure.
         With `subject=False` (a channel without subjects) the subject is "", unrendered.
 
         Example: render_source(engine.default("ack", "es"), ctx) -> ("Recibimos…", "Hola María…")
         """
-        fmt = formatter(self.locale(source.locale), self.tz, now or datetime.now(UTC))
+        locale = self.locale(source.locale)
+        fmt = formatter(locale, self.tz, now or datetime.now(UTC))
+        lang = locale.split("_")[0]
         token = FMT.set(fmt)
+        counting = BUDGET.set(self.limits.studio() if studio else self.limits.hot())
         try:
-            return (clean_subject(self._render(source.subject, context, "subject"))
-                    if subject else ""), clean_body(self._render(source.body, context, "body"))
+            return (clean_subject(_render(source.subject, context, "subject", lang))
+                    if subject else ""), clean_body(_render(source.body, context, "body", lang))
         finally:
+            BUDGET.reset(counting)
             FMT.reset(token)
-
-    @staticmethod
-    def _render(text: str, context: Mapping[str, Any], part: str) -> str:
-        if "{" not in text:  # plain text (often an empty subject): Jinja would return it
-            return text.removesuffix("\n")
-        try:
-            template = compile_text(text)
-            # Template.render(), minus the work it repeats on every call for the same
-            # template (half its cost): merging its globals into the variables, and
-            # listing their names (a ChainMap walk) for the context.
-            merged, names = template_globals(template)
-            run = ENV.context_class(ENV, {**merged, **context}, template.name,
-                                     template.blocks)
-            run.globals_keys = names  # what new_context(globals=…) would have computed
-            try:
-                out = ENV.concat(template.root_render_func(run))  # type: ignore[attr-defined]
-            except Exception:
-                ENV.handle_exception()  # as render() does: the template's line, not ours
-        except Exception as exc:
-            raise explain(exc, part) from None
-        if len(out) > MAX_OUTPUT:
-            raise TemplateError(f"the {part} is too long ({len(out)} characters)", kind="sandbox")
-        return out
 
     async def render(self, key: str, *, locale: str | None, channel: str,
                      context: Mapping[str, Any], now: datetime | None = None,
@@ -237,7 +260,9 @@ class TemplateEngine:
         except Exception as exc:  # a DB hiccup must not stop acknowledgements
             log.warning("template store failed for %s/%s/%s: %s", key, loc, channel, exc)
             stored, error = None, f"template store unavailable: {exc}"
-        if stored is not None:
+        if stored is not None and self._over_budget and stored in self._over_budget:
+            error = self._over_budget[stored]  # it went over its budget before: not again
+        elif stored is not None:
             try:
                 title, body = self.render_source(stored, context, now=now, subject=subject)
                 return Rendered(title, body, stored)
@@ -245,6 +270,10 @@ class TemplateEngine:
                 error = str(exc)
                 log.warning("stored template %s/%s/%s v%s failed, using the shipped default: %s",
                             key, loc, stored.channel, stored.version, exc)
+                if exc.kind == "budget":
+                    if len(self._over_budget) >= _REMEMBERED:
+                        self._over_budget.clear()
+                    self._over_budget[stored] = error
         title, body = self.render_source(default, context, now=now, subject=subject)
         return Rendered(title, body, default, fell_back=error is not None, error=error)
 
@@ -256,3 +285,30 @@ class TemplateEngine:
             if found is not None:
                 return found
         return None
+
+
+def _render(text: str, context: Mapping[str, Any], part: str, lang: str) -> str:
+    """One part of a text, rendered within the budget in force (`BUDGET`), its output
+    counted as it streams."""
+    if "{" not in text:  # plain text (often an empty subject): Jinja would return it
+        return text.removesuffix("\n")
+    try:
+        if len(text) > MAX_OUTPUT:  # a stored text no studio checked: not even compiled
+            raise TooMuchWork("source", MAX_OUTPUT)
+        template = compile_text(text)
+        # Template.render(), minus the work it repeats on every call for the same
+        # template (half its cost): merging its globals into the variables, and
+        # listing their names (a ChainMap walk) for the context.
+        merged, names = template_globals(template)
+        run = ENV.context_class(ENV, {**merged, **context}, template.name, template.blocks)
+        run.globals_keys = names  # what new_context(globals=…) would have computed
+        try:
+            return collect(template.root_render_func(run))  # type: ignore[attr-defined]
+        except Exception:
+            ENV.handle_exception()  # as render() does: the template's line, not ours
+    except Exception as exc:
+        raise explain(exc, part, lang) from None
+
+
+async def _off_the_loop(work: Callable[[], T]) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_STUDIO, work)

@@ -29,9 +29,10 @@ async def current_text(engine: TemplateEngine, key: str, locale: str,
 
 async def save_version(engine: TemplateEngine, key: str, locale: str, channel: str,
                        subject: str, body: str, *, author: str, now: datetime) -> int:
-    """Validate and store a new version; returns its number. Raises TemplateError (with the
-    admin-facing reason) and stores nothing when the text does not validate."""
-    engine.validate(subject, body, key, locale=locale, channel=channel)
+    """Validate (in a worker thread, within the studio's budget) and store a new version;
+    returns its number. Raises TemplateError (with the admin-facing reason) and stores
+    nothing when the text does not validate."""
+    await engine.check(subject, body, key, locale=locale, channel=channel)
     top = (await Template.filter(key=key, locale=locale, channel=channel).annotate(
         m=Max("version")).first().values("m") or {}).get("m") or 0
     await Template.create(key=key, locale=locale, channel=channel, version=top + 1,

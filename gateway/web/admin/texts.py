@@ -39,7 +39,8 @@ async def save_version(services: Services, key: str, locale: str, channel: str,
 async def preview_text(services: Services, key: str, locale: str, channel: str,
                        subject: str, body: str, ticket_number: str = "") -> dict[str, str]:
     """A draft rendered with sample values (or those of ticket `ticket_number`):
-    {"subject", "body"}, or {"error"} when it does not validate."""
+    {"subject", "body"}, or {"error"} when it does not validate. The draft is checked and
+    rendered in a worker thread, within the studio's budget: never on the event loop."""
     engine = services.templates
     source = TemplateSource(key=key, locale=locale, channel=channel, subject=subject,
                             body=body, version=-1)
@@ -52,9 +53,7 @@ async def preview_text(services: Services, key: str, locale: str, channel: str,
                 ticket, customer_name=contact.name, now=services.clock.now(),
                 channel=channel or ticket.channel)}
     try:
-        engine.validate(subject, body, key, locale=locale, channel=channel)
-        subject_out, body_out = engine.render_source(source, context,
-                                                     now=services.clock.now())
+        subject_out, body_out = await engine.preview(source, context, now=services.clock.now())
     except TemplateError as exc:
         return {"error": str(exc)}
     return {"subject": subject_out, "body": body_out}
