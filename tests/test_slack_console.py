@@ -397,7 +397,9 @@ async def test_a_canned_reply_from_slash_ticket_reaches_the_customer_signed(
                                       if m.kind == "agent_reply"])
     assert reply[0].text.startswith("Hola María, tu pedido de la solicitud #1001 salió hoy.")
     assert "Pedro Soto" in reply[0].text  # signed like any answer of hers
-    assert any("envio" in t and "salió hoy" in t for t in console.thread(ts))
+    # Its copy in the card's thread travels in the console's own lane: it may come later.
+    await console.sandbox.wait_for(
+        lambda: any("envio" in t and "salió hoy" in t for t in console.thread(ts)))
     assert (await Ticket.get(number=1001)).first_response_at is not None
 
 

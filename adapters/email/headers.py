@@ -16,20 +16,22 @@ Example:
 
 from __future__ import annotations
 
+import email.header
 import email.policy
-import email.utils
 import hashlib
 import re
 from email.message import Message
 
+from adapters.email.charsets import decode_text
 from adapters.email.ids import normalize_id, split_ids
 from adapters.email.settings import EmailSettings, MailboxSettings
 from adapters.email.tokens import ReplyTokens
 from gateway.core.messages import Party
 
 __all__ = ["ADDRESS", "MAX_ID_LENGTH", "MISSING_ID_DOMAIN", "POLICY", "UNKNOWN_SENDER",
-           "Headers", "addresses", "cap_ids", "local_part", "locale_of", "message_id",
-           "one_line", "reply_ids", "sender_of", "ticket_of", "unsurrogate"]
+           "Headers", "address_in", "addresses", "cap_ids", "local_part", "locale_of",
+           "mailboxes", "message_id", "one_line", "reply_ids", "sender_of", "ticket_of",
+           "unsurrogate"]
 
 POLICY = email.policy.default
 UNKNOWN_SENDER = "unknown@invalid"
@@ -37,7 +39,8 @@ MISSING_ID_DOMAIN = "centralita.missing-id"
 REPLY_IDS_HEAD, REPLY_IDS_TAIL = 1, 20   # References: the root plus the 20 newest ids
 MAX_ID_LENGTH = 500            # Message.external_id is a 500-character column
 
-ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:@]+@[^\s<>()\[\]\"',;:@]+")
+# (starting only where a run of address characters starts: a long run is read once)
+ADDRESS = re.compile(r"(?<![^\s<>()\[\]\"',;:@])[^\s<>()\[\]\"',;:@]+@[^\s<>()\[\]\"',;:@]+")
 _SPACES = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\udc80-\udcff]")
@@ -98,39 +101,207 @@ class Headers:
 
 
 def addresses(headers: Headers, name: str, value: str) -> list[tuple[str, str]]:
-    """(address, display name) pairs in one header value, most careful parser first."""
-    found: list[tuple[str, str]] = []
-    header = headers.parsed(name, value)
-    for addr in getattr(header, "addresses", ()) or ():
-        try:
-            if addr.username and addr.domain:
-                found.append((f"{addr.username}@{addr.domain}", addr.display_name or ""))
-        except Exception:  # noqa: S112 - a malformed group or address: try the next one
-            continue
-    if not found:
-        try:
-            display, spec = email.utils.parseaddr(value)
-        except Exception:
-            display, spec = "", ""
-        if ADDRESS.fullmatch(spec or ""):
-            found.append((spec, display))
-        elif match := ADDRESS.search(value):
-            found.append((match.group(0), ""))
-    return [(one_line(unsurrogate(a)), one_line(unsurrogate(n)).strip("\"'")) for a, n in found]
+    """(address, display name) of each mailbox in one header value that names one, those
+    in angle brackets first (see `mailboxes`)."""
+    boxes = mailboxes(value)
+    found = [(address, display) for address, display, angled in boxes if angled]
+    found += [(address, display) for address, display, angled in boxes if not angled]
+    names = _stdlib_names(headers, name, value) if found else {}
+    return [(address, _display(names.get(address), address, display))
+            for address, display in found]
 
 
 def sender_of(headers: Headers) -> Party:
-    """The customer: From, else Sender, else Return-Path, else `UNKNOWN_SENDER`."""
+    """The customer: From, else Sender, else Return-Path. With no usable address in any of
+    them, `UNKNOWN_SENDER` (a marker, never an address made up from a name) and the raw
+    From as the name, undecoded, so agents see exactly what came."""
     for name in ("from", "sender", "return-path"):
         for value in headers.raw_all(name):
             for address, display in addresses(headers, name, value):
-                if "@" in address:
-                    return Party("customer", address.lower(), display)
-    display = ""
-    if value := headers.raw("from"):
-        header = headers.parsed("from", value)
-        display = one_line(unsurrogate(str(header))) if header is not None else one_line(value)
-    return Party("customer", UNKNOWN_SENDER, display)
+                return Party("customer", address, display)
+    return Party("customer", UNKNOWN_SENDER, one_line(headers.raw("from"))[:MAX_NAME])
+
+
+# -- mailboxes: what is an address and what only looks like one ------------------------------
+
+MAX_ADDRESS = 254              # RFC 5321's limit for a path
+MAX_NAME = 200                 # Contact.name is a 200-character column
+STDLIB_LIMIT = 2000            # longer address headers: display names decoded here only
+_ATOM = r"[^\s\x00-\x1f\x7f\"(),.:;<>@\[\]\\]+"
+_ADDR_SPEC = re.compile(rf"(?:{_ATOM}(?:\.{_ATOM})*|\"(?:[^\"\\]|\\.)*\")"
+                        rf"@(?:{_ATOM}(?:\.{_ATOM})*|\[[^\[\]\\\s]*\])")
+_ROUTE = re.compile(r"^\s*(?:@[^,:<>]*,?\s*)+:")     # obsolete <@relay.example:ana@x>
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+_WORD_END = re.compile(r'[\s"()<>,;:]|=\?')
+_LOOKS_LIKE_ADDRESS = re.compile(r"(?<![^\s<>()\[\]\"',;:@])[^\s<>()\[\]\"',;:@]+"
+                                 r"@[^\s<>()\[\]\"',;:@.]+(?:\.[^\s<>()\[\]\"',;:@.]+)+")
+
+
+def mailboxes(value: str) -> list[tuple[str, str, bool]]:
+    """(address, display name, in angle brackets) of each mailbox in an address header,
+    read the way RFC 5322 reads it: the address is what stands in angle brackets; without
+    brackets, only a mailbox that is nothing but an address. Nothing in a quoted string,
+    a comment or an encoded word is ever an address, so `"ceo@bank.example" <eve@x>`,
+    `=?utf-8?q?ceo=40bank.example?= <eve@x>` and `=?utf-8?q?=0D=0A?= ceo@bank.example
+    <eve@x>` all name eve@x; `CEO ceo@bank.example` (no brackets) and `<a@x> <b@y>` (two
+    for one mailbox) name no one.
+
+    Example:
+        >>> mailboxes('"Ana, la jefa" <Ana@X.example>, b@y.example')
+        [('ana@x.example', 'Ana, la jefa', True), ('b@y.example', '', False)]
+    """
+    found = []
+    for tokens in _split(_tokens(value)):
+        angles = {_angle_address(text) for kind, text in tokens if kind == "<"}
+        if angles:
+            address, angled = (angles.pop() if len(angles) == 1 else None), True
+            before = tokens[:next(i for i, (kind, _) in enumerate(tokens) if kind == "<")]
+            display = " ".join(text for kind, text in before if kind != "(")
+        else:
+            words = [(kind, text) for kind, text in tokens if kind != "("]
+            address, angled, display = None, False, ""
+            if len(words) == 1 and words[0][0] == "word" and _ADDR_SPEC.fullmatch(words[0][1]):
+                address = words[0][1]
+        if address and len(address) <= MAX_ADDRESS:
+            found.append((one_line(address).lower(), display, angled))
+    return found
+
+
+def address_in(value: str) -> str | None:
+    """The sender's address in one header value: the first in angle brackets, else the
+    first mailbox that is nothing but an address; None when there is none."""
+    boxes = mailboxes(value)
+    return next((a for a, _, angled in boxes if angled), boxes[0][0] if boxes else None)
+
+
+def _tokens(value: str) -> list[tuple[str, str]]:
+    """The header's lexical pieces: ("\"", quoted text), ("(", comment), ("<", what the
+    angle brackets hold), ("=?", an encoded word), ("word", text), and "," ";" ":"."""
+    tokens: list[tuple[str, str]] = []
+    at = 0
+    while at < len(value):
+        char = value[at]
+        if char.isspace():
+            at += 1
+        elif char == '"' and (local := _quoted_local(value, at)):
+            tokens.append(("word", local))      # "john doe"@example.org: one address
+            at += len(local)
+        elif char in "\"(<":
+            end, closed = _closing(value, at)
+            if not closed and (char == '"' or end < len(value)):
+                tokens.append(("word", char))   # an unclosed quote, a stray "<": only a
+                at += 1                         # character (a comment runs to the end)
+                continue
+            inner = value[at + 1:end - 1 if closed else end]
+            tokens.append((char, re.sub(r"\\(.)", r"\1", inner) if char == '"' else inner))
+            at = end
+        elif char in ",;:)>":
+            tokens.append((char, char))
+            at += 1
+        elif match := _ENCODED_WORD.match(value, at):
+            tokens.append(("=?", match.group(0)))
+            at = match.end()
+        else:
+            stop = _WORD_END.search(value, at + 1)
+            end = stop.start() if stop else len(value)
+            tokens.append(("word", value[at:end]))
+            at = end
+    return tokens
+
+
+def _quoted_local(value: str, start: int) -> str | None:
+    """A quoted local part and its domain, when the quoted string at `start` is one."""
+    end, closed = _closing(value, start)
+    if not (closed and value.startswith("@", end)):
+        return None
+    stop = _WORD_END.search(value, end + 1)
+    return value[start:stop.start() if stop else len(value)]
+
+
+def _closing(value: str, start: int) -> tuple[int, bool]:
+    """Where the quoted string, comment (nested) or angle address opened at `start` ends:
+    (just past its closing character, True), or (the end of the value, False) when it
+    never closes — for "<", (where the next "<" is, False) when one comes first."""
+    opener = value[start]
+    closer = {'"': '"', "(": ")", "<": ">"}[opener]
+    depth, at, quoted = 1, start + 1, False
+    while at < len(value):
+        char = value[at]
+        if char == "\\":
+            at += 2
+            continue
+        if opener == "<" and char == '"':
+            quoted = not quoted
+        elif opener == "<" and not quoted and char == "<":
+            return at, False
+        elif not quoted and char == closer:
+            depth -= 1
+            if depth == 0:
+                return at + 1, True
+        elif not quoted and opener == "(" and char == "(":
+            depth += 1
+        at += 1
+    return len(value), False
+
+
+def _split(tokens: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    """The tokens of each mailbox: split at "," and ";"; a group's name (before ":") and
+    stray closing brackets dropped."""
+    boxes: list[list[tuple[str, str]]] = [[]]
+    for kind, text in tokens:
+        if kind in ",;":
+            boxes.append([])
+        elif kind == ":":
+            boxes[-1] = []
+        elif kind not in ")>":
+            boxes[-1].append((kind, text))
+    return [box for box in boxes if box]
+
+
+def _angle_address(inner: str) -> str | None:
+    """The address in angle brackets, if it is one (an obsolete route before it dropped)."""
+    spec = _ROUTE.sub("", inner).strip()
+    return spec if _ADDR_SPEC.fullmatch(spec) else None
+
+
+def _stdlib_names(headers: Headers, name: str, value: str) -> dict[str, str]:
+    """Address → display name, as the standard library reads the header (not for a
+    header over `STDLIB_LIMIT` characters: it takes seconds on those)."""
+    names: dict[str, str] = {}
+    if len(value) > STDLIB_LIMIT:
+        return names
+    for parsed in getattr(headers.parsed(name, value), "addresses", ()) or ():
+        try:
+            names.setdefault(f"{parsed.username}@{parsed.domain}".lower(),
+                             parsed.display_name or "")
+        except Exception:  # noqa: S112 - a malformed group or address: try the next one
+            continue
+    return names
+
+
+def _display(stdlib: str | None, address: str, raw: str) -> str:
+    """The display name that goes with `address`: the standard library's reading when it
+    found that same address, else the phrase's encoded words decoded; none when it
+    carries another address (a name such as "ceo@bank.example" only misleads)."""
+    display = one_line(unsurrogate(stdlib if stdlib is not None else _decoded(raw)))
+    display = display.strip("\"'")[:MAX_NAME]
+    if any(other.lower() != address for other in _LOOKS_LIKE_ADDRESS.findall(display)):
+        return ""
+    return display
+
+
+def _decoded(phrase: str) -> str:
+    """A display name's encoded words decoded (adjacent ones joined), charsets as mail
+    clients mean them; a word that cannot be decoded stays as it is."""
+    def word(match: re.Match[str]) -> str:
+        try:
+            return "".join(part if isinstance(part, str) else decode_text(part, charset)
+                           for part, charset in email.header.decode_header(match.group(0)))
+        except Exception:
+            return match.group(0)
+
+    joined = re.sub(rf"({_ENCODED_WORD.pattern})\s+(?==\?)", r"\1", phrase)
+    return _ENCODED_WORD.sub(word, joined)
 
 
 def local_part(address: str) -> str:

@@ -51,12 +51,12 @@ from email.parser import BytesParser
 
 from adapters.email.automated import bounce_text, is_automated, kind_of, original_ids
 from adapters.email.headers import (
-    ADDRESS,
     MAX_ID_LENGTH,
     MISSING_ID_DOMAIN,
     POLICY,
     UNKNOWN_SENDER,
     Headers,
+    address_in,
     locale_of,
     message_id,
     one_line,
@@ -114,7 +114,9 @@ def _parse(raw: bytes, mailbox: MailboxSettings, settings: EmailSettings,
     body.visit(msg, 0)
 
     kind = kind_of(headers, sender, subject, body)
-    automated = kind != "message" or is_automated(headers, sender)
+    # Mail with no address to answer is stored for agents, never answered automatically.
+    automated = (kind != "message" or sender.address == UNKNOWN_SENDER
+                 or is_automated(headers, sender))
     text, reply_to = _text_and_reply_ids(kind, headers, subject, body)
     ticket, verified = ticket_of(headers, subject, mailbox, settings, tokens)
     return Inbound(
@@ -197,8 +199,8 @@ def _fallback(raw: bytes, mailbox: MailboxSettings, received_at: datetime | None
         if found := re.search(r"^Message-ID:[ \t]*(<[^<>\s]+>)", head_text, re.I | re.M):
             external_id = normalize_id(found.group(1))[:MAX_ID_LENGTH] or external_id
         found = re.search(r"^From:(.*)$", head_text, re.I | re.M)
-        if found and (addr := ADDRESS.search(found.group(1))):
-            address = addr.group(0).lower()
+        if found and (addr := address_in(found.group(1))):
+            address = addr  # the bracketed one: never an address from the name
         if found := re.search(r"^Subject:(.*)$", head_text, re.I | re.M):
             subject = one_line(found.group(1))
     except Exception:
@@ -206,4 +208,5 @@ def _fallback(raw: bytes, mailbox: MailboxSettings, received_at: datetime | None
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return Inbound(channel="email", sender=Party("customer", address), text=text,
                    external_id=external_id, subject=subject, received_at=received_at,
-                   mailbox=getattr(mailbox, "name", ""), raw=raw)
+                   mailbox=getattr(mailbox, "name", ""), raw=raw,
+                   automated=address == UNKNOWN_SENDER)

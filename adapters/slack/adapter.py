@@ -8,7 +8,9 @@ do what, which room a ticket goes to, the undo window and every word shown are t
 core's (`gateway.desk`).
 
 Built on slack-bolt's AsyncApp (HTTP Events API through the gateway's HTTP app, or
-Socket Mode). Bolt checks every HTTP request's signature and age (401 otherwise); events
+Socket Mode). Every HTTP request passes `door.SlackDoor` first: no valid, fresh signature →
+401 before anything is parsed; signed but not what Slack sends → 400. An event that lacks
+what its handler needs (a message without channel or ts) is logged and ignored. Events
 are handled before Bolt answers (`process_before_response`), so Slack retries anything
 that was not stored, and retries are no-ops (the gateway's dedup on "<channel>:<ts>").
 
@@ -30,6 +32,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import blocks
+from adapters.slack.door import SlackDoor
 from adapters.slack.settings import SlackSettings
 from gateway.core.adapter import Capabilities, Port
 from gateway.core.clock import Clock, SystemClock
@@ -137,7 +140,8 @@ class SlackAdapter:
 
         if self.settings.mode != "http":
             return []
-        return [Route(self.settings.events_path, self.handler.handle, methods=["POST"])]
+        door = SlackDoor(self.settings.secret(), self.handler.handle)
+        return [Route(self.settings.events_path, door.serve, methods=["POST"])]
 
     def _port(self) -> Port:
         assert self.port is not None, "the Slack adapter was not started"
@@ -215,6 +219,9 @@ class SlackAdapter:
         channel, user = event.get("channel", ""), event.get("user", "")
         if not user:
             return None
+        if not (channel and event.get("ts")):
+            log.warning("slack: ignored a message event without channel or ts")
+            return None
         if event.get("channel_type") == "im":
             if self.settings.customers and not await self._port().is_agent(
                     await self.actor(user)):
@@ -272,7 +279,7 @@ class SlackAdapter:
         except InboundRejected as exc:  # not her ticket: recorded by the gateway, refused
             log.warning("slack: survey press by %s refused: %s", user, exc)
             return
-        original = blocks.escape(str((body.get("message") or {}).get("text") or ""))
+        original = blocks.entities(str((body.get("message") or {}).get("text") or ""))
         with contextlib.suppress(Exception):  # the buttons go: one answer per survey
             await respond(text=f"{original}\n\n*{score}/{SURVEY_SCORES[-1]}* ✓",
                           replace_original=True)
@@ -296,12 +303,18 @@ class SlackAdapter:
 
     async def _changed(self, event: dict[str, Any]) -> None:
         message = event.get("message") or {}
+        if not (event.get("channel") and message.get("ts")):
+            log.warning("slack: ignored an edit without channel or the message's ts")
+            return
         await self._port().command(Revise(
             await self.actor(message.get("user", "")),
             ref=f"{event.get('channel')}:{message.get('ts')}",
             text=blocks.plain(message.get("text") or "")))
 
     async def _deleted(self, event: dict[str, Any]) -> None:
+        if not (event.get("channel") and event.get("deleted_ts")):
+            log.warning("slack: ignored a deletion without channel or deleted_ts")
+            return
         author = (event.get("previous_message") or {}).get("user", "")
         actor = await self.actor(author) if author else Actor("slack", "", "slack")
         await self._port().command(Retract(
@@ -431,7 +444,7 @@ class SlackAdapter:
             opened = await self.client.conversations_open(users=user)
             self._dms[user] = opened["channel"]["id"]
         channel = self._dms[user]
-        text = blocks.escape(message.text)
+        text = blocks.entities(message.text)  # her own DM: the agent's formatting stays
         posted = await self.client.chat_postMessage(
             channel=channel, text=text, unfurl_links=False,
             blocks=blocks.survey(text, message.survey.ticket_number)

@@ -2,13 +2,25 @@
 views (a ticket's card, a prompt, a form, the survey) drawn as blocks. Not a word here is
 the adapter's own: labels and texts come in the views.
 
-Customer text shown in Slack is escaped (`&`, `<`, `>`), so `<!channel>`, `<@U…>` or a
-crafted `<https://evil|bank>` link in a customer message can neither ping nor mislead
-agents. Agents' Slack markup is turned back into plain text for the customer.
+Text shown on the console reads as it was written (`escape`): `&`, `<` and `>` become
+entities, so `<!channel>`, `<@U…>` or a crafted `<https://evil|bank>` link in a customer
+message can neither ping nor mislead agents; and mrkdwn's markers cannot format it. Slack
+has no escape for `*`, `_`, `~` and backticks (a zero-width space next to a marker does not
+stop it: that is how formatting is *forced* inside a word), so where a marker could open or
+close formatting it is drawn with a look-alike (`LOOK_ALIKES`: ∗ ˍ ∼ ˋ); a marker between
+two letters or digits cannot format and stays (`juan_perez`, `a*b`). A `>` that starts a
+line gets an invisible soft hyphen before it, so it is not a quote. Emoji codes such as
+`:tada:` are left alone: Slack itself writes a customer's emoji that way. Where a block
+takes plain text (the card's header) the text goes as it is, with no entities. Messages
+for a customer (a Slack DM) are only entity-escaped (`entities`): the formatting there is
+the agent's or the admin's own. Agents' Slack markup is turned back into plain text for
+the customer (`plain`).
 
 Example:
     >>> escape("<!channel> pay at <https://evil.example|your bank>")
     '&lt;!channel&gt; pay at &lt;https://evil.example|your bank&gt;'
+    >>> escape("*URGENTE* _ya_ juan_perez")
+    '∗URGENTE∗ ˍyaˍ juan_perez'
     >>> plain("Mira &lt;esto&gt; en <https://ex.com/p|la página> <@U1>")
     'Mira <esto> en la página (https://ex.com/p) @U1'
 """
@@ -27,9 +39,30 @@ SECTION_TEXT = 3000  # Slack's limit for a section's text
 EXCERPT = 2500
 
 
-def escape(text: str) -> str:
-    """Text safe to show in Slack: no mentions, no links, no formatting tricks."""
+# mrkdwn's markers (and the full-width ones Slack also reads) → characters that look alike
+LOOK_ALIKES = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb",
+               "\uff0a": "\ufe61", "\uff3f": "\u2e0f", "\uff40": "\u02f4"}
+_MARKER = re.compile("[" + re.escape("".join(LOOK_ALIKES)) + "]")
+_LINE_QUOTE = re.compile(r"^([ \t]*)(&gt;|\uff1e)", re.M)
+SOFT_HYPHEN = "\u00ad"
+
+
+def entities(text: str) -> str:
+    """`&`, `<` and `>` as entities: no mentions, no links (Slack's own escaping)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escape(text: str) -> str:
+    """Text for a mrkdwn field of the console, shown as written: no mentions, no links, no
+    formatting (see the module's docstring)."""
+    return _LINE_QUOTE.sub(rf"\1{SOFT_HYPHEN}\2", _MARKER.sub(_look_alike, entities(text)))
+
+
+def _look_alike(match: re.Match[str]) -> str:
+    """The marker's look-alike, unless it sits inside a word (and so cannot format)."""
+    marker, text, at = match.group(0), match.string, match.start()
+    inside = 0 < at < len(text) - 1 and text[at - 1].isalnum() and text[at + 1].isalnum()
+    return marker if inside and marker not in "`\uff40" else LOOK_ALIKES[marker]
 
 
 def plain(text: str) -> str:
@@ -52,9 +85,7 @@ def _button(button: Button) -> dict[str, Any]:
 
 def card(view: Card) -> tuple[str, list[dict[str, Any]]]:
     """(fallback text, blocks) of a ticket's card."""
-    excerpt = escape(view.excerpt)
-    if len(excerpt) > EXCERPT:
-        excerpt = excerpt[:EXCERPT] + "…"
+    excerpt = escape(view.excerpt[:EXCERPT] + ("…" if len(view.excerpt) > EXCERPT else ""))
     actions: list[dict[str, Any]] = [_button(b) for b in view.buttons]
     if view.choice is not None:
         actions.append({
@@ -63,11 +94,13 @@ def card(view: Card) -> tuple[str, list[dict[str, Any]]]:
             "options": [{"text": {"type": "plain_text", "text": label[:75]}, "value": value}
                         for value, label in view.choice.options]})
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": view.title[:150]}},
+        {"type": "header", "text": {"type": "plain_text", "text": view.title[:150],
+                                    "emoji": False}},   # as it is: no entities, no :codes:
         {"type": "section", "fields": [
             {"type": "mrkdwn", "text": f"*{escape(label)}:* {escape(value)}"}
             for label, value in view.fields[:10]]},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f">{excerpt or '—'}"}},
+        {"type": "section", "text": {"type": "mrkdwn",
+                                     "text": ">" + (excerpt or "—").replace("\n", "\n>")}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(view.footer)}]},
         {"type": "actions", "block_id": f"ticket-{view.number}", "elements": actions},
     ]

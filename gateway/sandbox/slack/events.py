@@ -111,6 +111,26 @@ class EventsApi(Workspace):
         options["signature"] = sign("not-" + self.signing_secret, timestamp, b"forged")
         return await self.message(channel, user, text, **options)
 
+    async def post(self, body: bytes, *, content_type: str = "application/json",
+                   signed: bool = True, age_seconds: float = 0,
+                   signature: str | None = None) -> httpx.Response:
+        """Any bytes POSTed to `events_url`, as a forger or a broken Slack would send them:
+        signed like Slack (`signed`), with a given `signature`, or with no signature
+        headers at all (`signed=False`). The delivery is recorded with kind "raw"."""
+        if self._client is None or self.socket_mode:
+            raise RuntimeError("post() needs a started sandbox delivering over HTTP")
+        if signed or signature is not None:
+            return await self._deliver("raw", self._target("events_url"), body, content_type,
+                                       age_seconds=age_seconds, signature=signature)
+        url = self._target("events_url")
+        response = await self._client.post(url, content=body, headers={
+            "Content-Type": content_type, "User-Agent": SLACKBOT_UA})
+        self.deliveries.append({"kind": "raw", "url": url, "status": response.status_code,
+                                "elapsed": 0.0, "late": False, "event_id": None,
+                                "retry_num": None})
+        self._notify()
+        return response
+
     async def app_mention(self, channel: str, user: str, text: str, *,
                           thread_ts: str | None = None, ts: str | None = None,
                           event_id: str | None = None, age_seconds: float = 0) -> httpx.Response:
