@@ -96,6 +96,9 @@ class DatabaseSettings(Section):
 class HttpSettings(Section):
     listen: str = "127.0.0.1:8080"
     public_url: str = ""
+    max_body: int = Field(1024 * 1024, ge=1024)  # bytes of one request's body; more → 413
+    signin_attempts: int = Field(10, ge=1)  # wrong passwords a minute from one address
+    signin_attempts_per_user: int = Field(30, ge=1)  # … for one user name, all addresses
 
     @field_validator("public_url")
     @classmethod
@@ -175,6 +178,15 @@ class OutboxSettings(Section):
     rate: dict[str, float] = Field(
         default_factory=lambda: {"telegram": 30.0, "slack": 1.0, "email": 5.0}
     )
+    stop_timeout: Duration = timedelta(seconds=5)  # at stop, sends on the wire get this long
+
+    @field_validator("stop_timeout")
+    @classmethod
+    def _bounded_stop(cls, value: timedelta) -> timedelta:
+        if not timedelta(0) < value <= timedelta(minutes=5):
+            raise ValueError(f"expected a duration above 0 and up to '5m', like '5s', "
+                             f"got {value.total_seconds():g} seconds")
+        return value
 
 
 class AttachmentSettings(Section):

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from gateway.store.models import AdminUser
 from gateway.store.models import Template as StoredTemplate
-from gateway.web.auth import hash_password
+from gateway.web.admin.session import COOKIE
+from gateway.web.auth import hash_password, verify_password
 from gateway.web.http import http_app
 from tests.conftest import World
+from tests.test_cli import Run, centralita, write_settings
 
 PASSWORD = "una-clave-larga-1"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -131,5 +134,125 @@ async def test_the_json_api_with_basic_auth(browser: httpx.AsyncClient) -> None:
     good = await browser.put("/api/templates/ack/es", auth=auth,
                              json={"body": "Hola {{ customer.name }}"})
     assert good.json() == {"version": 1}
-    schema = await browser.get("/api/openapi.json")
+    schema = await browser.get("/api/openapi.json", auth=auth)
     assert "/api/templates/{key}/{locale}" in schema.json()["paths"]
+
+
+async def test_the_api_documentation_is_only_for_signed_in_admins(
+        browser: httpx.AsyncClient) -> None:
+    """A stranger gets the sign-in page for /api/docs and 401 for the schema; Carla,
+    signed in, reads both, and the docs page runs no inline script."""
+    docs = await browser.get("/api/docs")
+    assert docs.status_code == 303 and docs.headers["location"] == "/admin/login"
+    assert (await browser.get("/api/openapi.json")).status_code == 401
+    assert (await browser.get("/api/redoc")).status_code in (303, 404)
+    await sign_in(browser)
+    docs = await browser.get("/api/docs")
+    assert docs.status_code == 200 and "swagger-ui" in docs.text
+    assert not re.search(r"<script>|<script[^>]*>[^<]", docs.text)  # only src= scripts
+    assert "'unsafe-inline'" not in docs.headers["content-security-policy"].split(
+        "script-src", 1)[1].split(";", 1)[0]
+    schema = await browser.get("/api/openapi.json")
+    assert "/api/templates" in schema.json()["paths"]
+
+
+# --- sessions end when they should -----------------------------------------------------
+
+
+def cookie_of(signed: httpx.Response) -> str:
+    return signed.cookies[COOKIE]
+
+
+async def stranger_with(browser: httpx.AsyncClient, cookie: str) -> httpx.Response:
+    """Someone who kept a copy of the cookie opens the dashboard in another browser."""
+    async with httpx.AsyncClient(transport=browser._transport, base_url="http://admin.test",
+                                 cookies={COOKIE: cookie}) as other:
+        return await other.get("/admin/")
+
+
+async def test_after_carla_signs_out_her_old_cookie_opens_nothing(
+        browser: httpx.AsyncClient) -> None:
+    kept = cookie_of(await sign_in(browser))
+    assert (await stranger_with(browser, kept)).status_code == 200
+    page = await browser.get("/admin/")
+    out = await browser.post("/admin/logout", data={"csrf": csrf_of(page)})
+    assert out.status_code == 303 and out.headers["location"] == "/admin/login"
+    refused = await stranger_with(browser, kept)
+    assert refused.status_code == 303 and refused.headers["location"] == "/admin/login"
+    # A form posted with the old cookie and its token changes nothing either.
+    async with httpx.AsyncClient(transport=browser._transport, base_url="http://admin.test",
+                                 cookies={COOKIE: kept}) as other:
+        forged = await other.post("/admin/templates/ack/es", data={
+            "subject": "", "body": "Hola", "channel": "", "csrf": csrf_of(page)})
+    assert forged.status_code == 303 and await StoredTemplate.all().count() == 0
+    # Signing in again works, with a new cookie.
+    again = await sign_in(browser)
+    assert again.status_code == 303 and cookie_of(again) != kept
+
+
+async def test_signing_out_ends_carlas_sessions_in_every_browser(
+        browser: httpx.AsyncClient) -> None:
+    elsewhere = cookie_of(await sign_in(browser))  # her laptop
+    await sign_in(browser)                         # her phone, signed in later
+    page = await browser.get("/admin/")
+    await browser.post("/admin/logout", data={"csrf": csrf_of(page)})
+    assert (await stranger_with(browser, elsewhere)).status_code == 303
+
+
+def admin_cli(db: str, tmp_path: Path, *args: str, password: str = "") -> Run:
+    """`centralita admin …` run as a separate process against the test's database `db`."""
+    settings = write_settings(tmp_path)
+    return centralita(tmp_path, "admin", *args, settings=settings,
+                      env={"CENTRALITA_DATABASE__URL": db, "NEW_PW": password})
+
+
+async def test_a_new_password_set_from_the_cli_ends_the_old_sessions(
+        browser: httpx.AsyncClient, db: str, tmp_path: Path) -> None:
+    kept = cookie_of(await sign_in(browser))
+    run = admin_cli(db, tmp_path, "create", "carla", "--password-env", "NEW_PW",
+                    password="otra-clave-mas-larga")
+    assert run.code == 0 and "new password set for carla" in run.out, run
+    assert (await stranger_with(browser, kept)).status_code == 303
+    assert (await browser.get("/admin/")).status_code == 303
+    assert (await sign_in(browser)).status_code == 401           # the old password
+    assert (await sign_in(browser, "otra-clave-mas-larga")).status_code == 303
+
+
+async def test_removing_carla_from_the_cli_ends_her_sessions_and_her_api_access(
+        browser: httpx.AsyncClient, db: str, tmp_path: Path) -> None:
+    kept = cookie_of(await sign_in(browser))
+    run = admin_cli(db, tmp_path, "remove", "carla")
+    assert run.code == 0 and "carla removed" in run.out, run
+    assert await AdminUser.filter(username="carla").count() == 0
+    assert (await stranger_with(browser, kept)).status_code == 303
+    assert (await browser.get("/api/templates", auth=("carla", PASSWORD))).status_code == 401
+    assert (await sign_in(browser)).status_code == 401
+    # Removing someone who is not an admin says so, and changes nothing.
+    missing = admin_cli(db, tmp_path, "remove", "pedro")
+    assert missing.code == 2 and "no admin named 'pedro'" in missing.err, missing
+
+
+async def test_an_admin_made_before_session_versions_keeps_her_password(
+        tmp_path: Path) -> None:
+    """Upgrading a database whose admin_user table has rows: migration 0005 gives each
+    admin session version 1, and her password still signs her in."""
+    from tortoise import Tortoise, connections
+    from tortoise.migrations.api import migrate as migrate_to
+
+    from gateway.store.db import init_db, migrate, tortoise_config
+
+    url = f"sqlite://{tmp_path}/old.sqlite3"
+    await migrate_to(config=tortoise_config(url), target="models.0004_ticket_lookups")
+    await connections.get("default").execute_query(
+        "INSERT INTO admin_user (username, password_hash, created_at) VALUES (?, ?, ?)",
+        ["carla", hash_password(PASSWORD), "2026-11-23 10:00:00+00:00"])
+    await Tortoise.close_connections()
+    await migrate(url)
+    await Tortoise.close_connections()
+    await init_db(url)
+    try:
+        carla = await AdminUser.get(username="carla")
+        assert carla.session_version == 1
+        assert verify_password(PASSWORD, carla.password_hash)
+    finally:
+        await Tortoise.close_connections()

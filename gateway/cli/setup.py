@@ -1,4 +1,4 @@
-"""Setting up: `centralita check`, `migrate` and `admin create`."""
+"""Setting up: `centralita check`, `migrate`, `admin create` and `admin remove`."""
 
 from __future__ import annotations
 
@@ -69,7 +69,8 @@ def admin_create(
     password_env: Annotated[str | None, typer.Option(
         help="read the password from this environment variable instead of asking")] = None,
 ) -> None:
-    """Create an admin, or set a new password for an existing one."""
+    """Create an admin, or set a new password for an existing one (which ends every
+    session she has open)."""
     from gateway.store.models import AdminUser
     from gateway.web.auth import hash_password
 
@@ -87,8 +88,30 @@ def admin_create(
                 out.print(f"admin [bold]{username}[/bold] created")
             else:
                 admin.password_hash = hashed
-                await admin.save(update_fields=["password_hash"])
-                out.print(f"new password set for [bold]{username}[/bold]")
+                admin.session_version += 1  # whoever held her old password is signed out
+                await admin.save(update_fields=["password_hash", "session_version"])
+                out.print(f"new password set for [bold]{username}[/bold]; her open "
+                          "sessions are ended")
+
+    _run(go)
+
+
+@admin_cli.command("remove")
+def admin_remove(
+    ctx: typer.Context,
+    username: Annotated[str, typer.Argument(help="the admin's user name")],
+) -> None:
+    """Remove an admin: her password and every session she has open stop working."""
+    from gateway.store.models import AdminUser
+
+    s = _settings(ctx)
+
+    async def go() -> None:
+        await run_migrations(s.database.url)
+        async with database(s.database.url):
+            if not await AdminUser.filter(username=username).delete():
+                raise Failure(f"no admin named {username!r} (see `centralita admin create`)")
+        out.print(f"admin [bold]{username}[/bold] removed")
 
     _run(go)
 

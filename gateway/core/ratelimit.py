@@ -47,6 +47,23 @@ class RateLimiter:
                 return
             await self.clock.sleep(max(0.001, (1 - self._tokens) / self.rate))
 
+    def try_acquire(self) -> float:
+        """Take a token if there is one now and return 0.0; otherwise take nothing and
+        return the seconds until there is one (for callers that refuse rather than wait)."""
+        now = self.clock.monotonic()
+        if now < self._paused_until:
+            return self._paused_until - now
+        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0.0
+        return (1 - self._tokens) / self.rate
+
+    def give_back(self) -> None:
+        """Return a token taken by `try_acquire` (what it was taken for did not count)."""
+        self._tokens = min(self.burst, self._tokens + 1)
+
 
 class PerKeyLimiter:
     """A `RateLimiter` per key (a chat), forgetting keys idle for a while once there are
@@ -58,12 +75,24 @@ class PerKeyLimiter:
         self._limiters: dict[Hashable, RateLimiter] = {}
 
     async def acquire(self, key: Hashable) -> None:
+        await self._limiter(key).acquire()
+
+    def try_acquire(self, key: Hashable) -> float:
+        """`RateLimiter.try_acquire` for `key`: 0.0 when taken, else seconds to wait."""
+        return self._limiter(key).try_acquire()
+
+    def give_back(self, key: Hashable) -> None:
+        """`RateLimiter.give_back` for `key`."""
+        if (limiter := self._limiters.get(key)) is not None:
+            limiter.give_back()
+
+    def _limiter(self, key: Hashable) -> RateLimiter:
         limiter = self._limiters.get(key)
         if limiter is None:
             if len(self._limiters) >= self.keep:
                 self._forget_idle()
             limiter = self._limiters[key] = RateLimiter(self.rate, self.clock, self.burst)
-        await limiter.acquire()
+        return limiter
 
     def _forget_idle(self) -> None:
         """Drop limiters whose bucket is full again (they would let a message through)."""

@@ -264,6 +264,8 @@ class AdminUser(Model):
     username = fields.CharField(max_length=100, unique=True)
     password_hash = fields.CharField(max_length=300)
     created_at = fields.DatetimeField()
+    # Carried in every session cookie; raising it (sign-out, new password) ends them all.
+    session_version = fields.IntField(default=1, db_default=1)
 
     class Meta:
         table = "admin_user"

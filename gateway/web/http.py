@@ -1,5 +1,6 @@
 """The gateway's HTTP app: the routes adapters contribute (webhooks), a health check and
-the admin pages, served by uvicorn inside the gateway's own event loop.
+the admin pages, served by uvicorn inside the gateway's own event loop. Every route sits
+behind the security headers and the body size limit (`gateway.web.guards`).
 
 Example:
     >>> app = http_app(adapters)                               # doctest: +SKIP
@@ -12,16 +13,23 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from gateway.core.adapter import Adapter
 from gateway.core.messages import Inbound
+from gateway.settings import HttpSettings
+from gateway.web.guards import BodyLimit, SecurityHeaders
+
+STATIC = Path(__file__).resolve().parent / "static"  # the admin pages' script and styles
 
 
 def http_routes(adapters: Mapping[str, Adapter]) -> list[Any]:
@@ -30,15 +38,33 @@ def http_routes(adapters: Mapping[str, Adapter]) -> list[Any]:
             for route in (getattr(adapter, "routes", None) or (lambda: []))()]
 
 
+class GuardedApp(Starlette):
+    """A Starlette app wrapped, outside even its error handler (so a 500 carries them
+    too), in the security headers and the body size limit."""
+
+    def __init__(self, routes: list[BaseRoute], http: HttpSettings, locale: str) -> None:
+        super().__init__(routes=routes)
+        self.http, self.locale = http, locale
+
+    def build_middleware_stack(self) -> ASGIApp:
+        limited = BodyLimit(super().build_middleware_stack(), limit=self.http.max_body,
+                            locale=self.locale)
+        return SecurityHeaders(limited, hsts=self.http.public_url.startswith("https://"))
+
+
 def http_app(adapters: Mapping[str, Adapter], services: Any = None,
-             receive: Callable[[Inbound], Awaitable[Any]] | None = None) -> Starlette:
+             receive: Callable[[Inbound], Awaitable[Any]] | None = None, *,
+             http: HttpSettings | None = None) -> Starlette:
     """Health check, the adapters' webhook routes, (given `receive`, the gateway's entry
-    point) the survey links' pages, and (given `services`) the admin pages and JSON API
-    (gateway.web.admin)."""
+    point) the survey links' pages, and (given `services`) the admin pages, their static
+    files and the JSON API (gateway.web.admin). `http` defaults to the services'
+    `[http]` settings."""
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "channels": sorted(adapters)})
 
-    routes = [Route("/healthz", health), *http_routes(adapters)]
+    settings = services.settings if services is not None else None
+    http = http or (settings.http if settings is not None else HttpSettings())
+    routes: list[BaseRoute] = [Route("/healthz", health), *http_routes(adapters)]
     if receive is not None:
         from gateway.web.survey import survey_routes
 
@@ -46,8 +72,9 @@ def http_app(adapters: Mapping[str, Adapter], services: Any = None,
     if services is not None:
         from gateway.web.admin import admin_app
 
+        routes.append(Mount("/admin/static", app=StaticFiles(directory=STATIC)))
         routes.append(Mount("/", app=admin_app(services)))
-    return Starlette(routes=routes)
+    return GuardedApp(routes, http, settings.gateway.default_locale if settings else "es")
 
 
 class QuietServer(uvicorn.Server):

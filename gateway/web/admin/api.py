@@ -1,28 +1,39 @@
-"""The JSON API, /api/templates… (OpenAPI at /api/docs): the same admins as the pages,
-with HTTP Basic."""
+"""The JSON API, /api/templates… (OpenAPI at /api/docs, for signed-in admins): the same
+admins as the pages, with HTTP Basic, throttled like the sign-in form (one `SignInGuard`)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel
 
 from gateway.services import Services
-from gateway.store.models import AdminUser
 from gateway.texts.engine import TemplateError
-from gateway.web import auth
 from gateway.web.admin.texts import check_key, save_version, stored
+from gateway.web.refusals import say
+from gateway.web.signin import SignInGuard, TooManyAttempts, client_address
 
 BASIC = HTTPBasic()
 
 
-async def api_user(credentials: Annotated[HTTPBasicCredentials, Depends(BASIC)]) -> str:
-    """The admin calling the JSON API (HTTP Basic, the same passwords as the pages)."""
-    admin = await AdminUser.get_or_none(username=credentials.username)
-    if admin is None or not auth.check_password(credentials.password, admin.password_hash):
-        raise HTTPException(401, "wrong username or password",
+async def api_user(request: Request,
+                   credentials: Annotated[HTTPBasicCredentials, Depends(BASIC)]) -> str:
+    """The admin calling the JSON API (HTTP Basic, the same passwords as the pages,
+    checked by the admin app's `SignInGuard`): 401 for wrong credentials, 429 with
+    Retry-After when throttled."""
+    guard: SignInGuard = request.app.state.signin
+    locale: str = request.app.state.locale
+    try:
+        admin = await guard.admin(client_address(request), credentials.username,
+                                  credentials.password)
+    except TooManyAttempts as exc:
+        raise HTTPException(429, say(request.headers, "too_many", locale,
+                                     seconds=exc.retry_after),
+                            headers={"Retry-After": str(exc.retry_after)}) from None
+    if admin is None:
+        raise HTTPException(401, say(request.headers, "wrong_password", locale),
                             headers={"WWW-Authenticate": "Basic"})
     return admin.username
 

@@ -1,8 +1,11 @@
 """Who is signed in: the signing secret, session cookies and CSRF tokens.
 
 The secret is made once and kept in the database (state "admin"/"secret"), so sessions
-survive restarts. A session is a signed cookie (`COOKIE`); before signing in, the login
-form's CSRF token is tied to a random cookie of its own (`PRE_COOKIE`).
+survive restarts. A session is a signed cookie (`COOKIE`) carrying the admin's session
+version: it is good while her row holds that version, so signing out (`revoke`), a new
+password (`centralita admin create`) or removing her (`centralita admin remove`) ends
+every cookie she has. Before signing in, the login form's CSRF token is tied to a random
+cookie of its own (`PRE_COOKIE`).
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 from fastapi.responses import Response
+from tortoise.expressions import F
 
 from gateway.services import Services
+from gateway.store.models import AdminUser
 from gateway.store.state import load_state, save_state
 from gateway.web import auth
 from gateway.web.admin.render import html_page
@@ -46,8 +51,29 @@ class AdminSession:
         return self._key
 
     async def current_user(self, request: Request) -> str | None:
-        """The signed-in admin's username, or None."""
-        return auth.session_user(await self.secret(), request.cookies.get(COOKIE))
+        """The signed-in admin's username, or None (no cookie; a forged or expired one; or
+        one of a session since ended). Checked once per request."""
+        if not hasattr(request.state, "admin_user"):
+            request.state.admin_user = await self._holder(request.cookies.get(COOKIE))
+        return request.state.admin_user
+
+    async def _holder(self, cookie: str | None) -> str | None:
+        session = auth.read_session(await self.secret(), cookie)
+        if session is None:
+            return None
+        admin = await AdminUser.get_or_none(username=session.username)
+        if admin is None or admin.session_version != session.version:
+            return None
+        return admin.username
+
+    async def cookie_for(self, admin: AdminUser) -> str:
+        """A new session cookie for `admin`, at her current session version."""
+        return auth.session_cookie(await self.secret(), admin.username, admin.session_version)
+
+    async def revoke(self, username: str) -> None:
+        """End every session of `username`, in every browser (signing out)."""
+        await AdminUser.filter(username=username).update(
+            session_version=F("session_version") + 1)
 
     async def require(self, request: Request, csrf: str | None = None) -> str:
         """The signed-in admin, or a redirect to the login page (303). A POST must also
