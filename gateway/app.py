@@ -93,9 +93,14 @@ class App:
                   started: Callable[[], None] | None = None) -> None:
         """Run until `stop` is set: the HTTP app on `listen` ("" = `[http] listen`, None =
         none) before the adapters start (Telegram must find its webhook up), then the
-        adapters, the outbox (`dispatch`) and the scheduler's ticker (`tick`). It stops in
-        the reverse order and lets the outbox record what it sent; nothing pending is
-        lost, it waits in the database. `started` is called once everything runs.
+        adapters, the outbox (`dispatch`) and the scheduler's ticker (`tick`). `started`
+        is called once everything runs.
+
+        The stop order, here only: the scheduler; the outbox, which claims nothing more,
+        gives its sends on the wire `[outbox] stop_timeout`, records what it sent and
+        releases the rest (pending again for the next start) — before the adapters stop,
+        so that those sends still have their connections; then the adapters and the HTTP
+        app. Nothing pending is lost: it waits in the database.
 
         Without `dispatch` or `tick` the caller steps them (`outbox.dispatch_once`,
         `scheduler.run_due`), as the demo does on its simulated clock."""
@@ -115,10 +120,9 @@ class App:
         finally:
             stop.set()
             await self.scheduler.stop()
-            await self.stop()
-            self.outbox.wake()
             if dispatcher is not None:
-                await dispatcher
+                await dispatcher  # bounded by [outbox] stop_timeout
+            await self.stop()
             halt_web.set()
             if web is not None:
                 with contextlib.suppress(asyncio.CancelledError):

@@ -7,14 +7,16 @@ when told (nothing here sleeps for real).
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from adapters.memory import MemoryAdapter
-from gateway.core.messages import PermanentError, TransientError
+from gateway.core.messages import Inbound, Party, PermanentError, ThreadHint, TransientError
 from gateway.outbox.dispatcher import Outbox
 from gateway.store.models import AuditEvent, Message, OutboxItem
-from tests.conftest import World
+from tests.conftest import World, build_world, santiago
 from tests.mailservers import eventually
 
 
@@ -227,3 +229,129 @@ async def test_two_dispatchers_never_send_the_same_row_twice(world: World) -> No
     await world.deliver()
     recipients = [m.recipient for m in world.sent_to("telegram")]
     assert len(recipients) == 40 and len(set(recipients)) == 40
+
+
+async def _until(outbox: Outbox, done: asyncio.Event, within: float = 30) -> None:
+    """Run `outbox` (its lanes) until `done` is set, then stop it."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(outbox.run(stop))
+    try:
+        await asyncio.wait_for(done.wait(), within)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, within)
+
+
+def _counted(adapter: MemoryAdapter, count: int, also: MemoryAdapter | None = None,
+             seen: list[int] | None = None) -> asyncio.Event:
+    """Set once `adapter` has sent `count` messages; `seen` then gets how many `also` had."""
+    done = asyncio.Event()
+
+    def check(_message: object) -> None:
+        if len(adapter.sent) >= count and not done.is_set():
+            if also is not None and seen is not None:
+                seen.append(len(also.sent))
+            done.set()
+
+    adapter.after_send = check
+    return done
+
+
+async def test_pedros_answers_reach_maría_in_the_order_he_wrote_them(world: World) -> None:
+    first = await world.write("telegram", "555", "Mi pedido no llegó", name="María")
+    await world.deliver()
+    for text in ("Hola María.", "Tu pedido sale hoy.", "Te llega el jueves."):
+        await world.write("slack", "U0PEDRO", text, kind="agent", name="Pedro",
+                          ticket_number=first.ticket_number, conversation=None)
+
+    await _until(world.app.outbox, _counted(world.channels["telegram"], 4))
+
+    answers = [m.text.split("\n")[0] for m in world.sent_to("telegram", "555")[1:]]
+    assert answers == ["Hola María.", "Tu pedido sale hoy.", "Te llega el jueves."]
+
+
+async def test_a_slack_customer_does_not_queue_behind_the_console_on_the_same_slack(
+    db: str, tmp_path: Path
+) -> None:
+    """The console is Slack too, one message a second, with 30 posts to make for 15 new
+    Telegram tickets; then three customers write on Slack. Their acknowledgements have a
+    lane, and a limit, of their own: they leave while the console is on its first posts."""
+    world = await build_world(tmp_path, santiago(2026, 11, 23, 10, 0),
+                              agents={"console": "slack", "channel": "C0AGENTS"},
+                              outbox={"rate": {"slack": 1.0, "telegram": 30.0}})
+    for i in range(15):
+        await world.write("telegram", str(700 + i), "hola", name=f"Cliente {i}")
+    for i in range(3):
+        await world.write("slack", f"U0CLIENT{i}", "hola", name=f"Cliente {i}")
+    acks: list[object] = []
+    posts: list[object] = []
+    done, seen = asyncio.Event(), []
+
+    def sent(message: object) -> None:
+        (posts if getattr(message, "audience", "") == "agents" else acks).append(message)
+        if len(acks) == 3 and not done.is_set():
+            seen.append(len(posts))
+            done.set()
+
+    world.channels["slack"].after_send = sent
+    await _until(world.app.outbox, done)
+    assert seen[0] <= 8, seen  # of 36 (one queue would have posted the first 30 before)
+
+
+async def test_a_message_that_arrives_while_the_gateway_stops_waits_pending_for_the_next_start(
+    world: World,
+) -> None:
+    stop, started = asyncio.Event(), asyncio.Event()
+    running = asyncio.create_task(world.app.run(stop, listen=None, tick=False,
+                                                started=started.set))
+    await asyncio.wait_for(started.wait(), 30)
+    stop.set()
+    await asyncio.wait_for(running, 30)
+    # One more message was still on its way through the pipeline.
+    await world.app.gateway.receive(Inbound(
+        channel="telegram", sender=Party("customer", "12345", "María"), text="Hola",
+        external_id="tg-last", thread=ThreadHint(conversation="12345")))
+    row = await _row(world)
+    assert row.status == "pending" and row.lease_until is None  # not leased to the gone
+
+    restarted = Outbox(world.app.adapters, world.app.services)
+    await restarted.dispatch_once()  # at once, not after a lease
+    assert len(world.sent_to("telegram", "12345")) == 1
+
+
+async def test_a_gateway_stopping_late_never_gives_back_a_row_another_process_took_over(
+    world: World,
+) -> None:
+    """Its lease ran out and another process claimed the row: releasing it would let it
+    be sent twice."""
+    from gateway.store.claims import claim_due, release
+
+    await world.write("telegram", "12345", "Hola")
+    row = await _row(world)  # handed over to this process, leased
+    mine = {row.id: row.lease_until}
+    world.clock.advance(seconds=15)
+    assert await claim_due(OutboxItem, due="next_attempt_at", claimed="sending",
+                           now=world.clock.now(), lease=timedelta(minutes=2), limit=5,
+                           channel="telegram") == [row.id]  # another process takes it
+    assert await release(OutboxItem, claimed="sending", now=world.clock.now(),
+                         leases=mine) == 0
+    assert (await _row(world)).status == "sending"
+    # The process holding the lease gives it back: due at once, the attempt not counted.
+    other = await _row(world)
+    assert await release(OutboxItem, claimed="sending", now=world.clock.now(),
+                         leases={other.id: other.lease_until}) == 1
+    back = await _row(world)
+    assert back.status == "pending" and back.lease_until is None and back.attempts == 1
+
+
+def test_a_stop_timeout_that_is_not_a_bounded_duration_is_refused_naming_the_key(
+    tmp_path: Path,
+) -> None:
+    from gateway.settings import SettingsError
+    from tests.conftest import make_settings
+
+    with pytest.raises(SettingsError, match=r"outbox\.stop_timeout"):
+        make_settings(tmp_path, outbox={"stop_timeout": "soon"})
+    with pytest.raises(SettingsError, match=r"outbox\.stop_timeout"):
+        make_settings(tmp_path, outbox={"stop_timeout": "0s"})
+    assert make_settings(tmp_path).outbox.stop_timeout == timedelta(seconds=5)

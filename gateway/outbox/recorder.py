@@ -5,7 +5,7 @@ once, as after a crash).
 
 Example:
     >>> recorder = Recorder(outbox.record)            # doctest: +SKIP
-    >>> await recorder.add(outcomes); await recorder.close()
+    >>> recorder.add(outcome); await recorder.close()  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ class Recorder:
         self._pending: list[Any] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def add(self, outcomes: list[Any]) -> None:
-        self._pending += outcomes
+    def add(self, outcome: Any) -> None:
+        """One row's outcome, recorded with the others gathered meanwhile (from every
+        lane: one commit for all)."""
+        self._pending.append(outcome)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain())
 
