@@ -29,6 +29,7 @@ from gateway.core.messages import Attachment, Inbound, Outbound, Receipt
 from gateway.settings import Settings, SettingsError, channel_settings
 
 log = logging.getLogger("centralita.email")
+STOP_WAIT = 5.0  # seconds the mailbox readers get, together, to finish at stop
 
 
 class EmailAdapter:
@@ -48,6 +49,7 @@ class EmailAdapter:
         self.max_attachment = max_attachment
         self.progress = progress
         self.tokens = ReplyTokens(settings.token_secret)
+        self.stop_wait = STOP_WAIT  # seconds the readers get, together, at stop
         self.readers: list[MailboxReader] = []
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -111,9 +113,16 @@ class EmailAdapter:
         return Receipt(platform_id=message_id)
 
     async def stop(self) -> None:
+        """Every mailbox stops reading at once; a reader still busy after `stop_wait`
+        seconds (a long fetch) is cancelled: what it had not committed is read again at
+        the next start (the UID moves only after a committed chunk)."""
         self._stop.set()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, 10)
+        if self._tasks:
+            _, busy = await asyncio.wait(self._tasks, timeout=self.stop_wait)
+            for task in busy:
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         self._tasks.clear()
         self.readers.clear()

@@ -3,8 +3,11 @@ to download never stops the mailbox, and the mail after it is answered as usual.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +22,7 @@ from tests.test_email_channel import (  # noqa: F401  (fixtures)
     Office,
     db_url,
     dovecot,
+    email_settings,
     mail,
     smtp,
     ticket_of,
@@ -75,3 +79,39 @@ async def test_a_mail_too_big_to_download_is_recorded_and_the_next_one_is_answer
         "maria@cliente.test", "pesado@cliente.test"]
     state = await ChannelState.get(channel="email", key="soporte/INBOX")
     assert state.value["last_uid"] == 2
+
+
+class StuckGateway:
+    """A gateway whose commit never comes back (a database that hangs)."""
+
+    def __init__(self) -> None:
+        self.called = asyncio.Event()
+        self.state: dict[tuple[str, str], dict[str, Any]] = {}
+
+    async def receive(self, inbound: Any) -> Any:
+        self.called.set()
+        await asyncio.Event().wait()
+
+    async def load_state(self, channel: str, key: str) -> dict[str, Any]:
+        return self.state.get((channel, key), {})
+
+    async def save_state(self, channel: str, key: str, value: dict[str, Any]) -> None:
+        self.state[(channel, key)] = value
+
+
+async def test_stopping_while_a_mail_is_being_stored_is_bounded_and_the_mail_comes_back(
+        dovecot: Dovecot, smtp: SmtpSink, tmp_path: Path) -> None:  # noqa: F811
+    settings = email_settings(dovecot, smtp, tmp_path)
+    email = EmailAdapter.from_settings(settings, clock=ManualClock(santiago(2026, 11, 23, 10)))
+    email.stop_wait = 0.2
+    gateway = StuckGateway()
+    await email.start(gateway)  # type: ignore[arg-type]
+    await dovecot.append(mail("maria@cliente.test", "Hola", "¿Siguen abiertos?",
+                              message_id="m1@cliente.test"))
+    await asyncio.wait_for(gateway.called.wait(), 15)
+    # SIGTERM arrives while her mail is being stored and the database does not answer.
+    started = time.monotonic()
+    await email.stop()
+    assert time.monotonic() - started < 3  # the readers got 0.2 s, then were cancelled
+    # Nothing was confirmed: the next start reads her mail again.
+    assert gateway.state.get(("email", "soporte/INBOX"), {}).get("last_uid") is None
