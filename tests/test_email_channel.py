@@ -83,7 +83,8 @@ class Office:
 
 
 def email_settings(dovecot: Dovecot, smtp: SmtpSink, tmp_path: Path, *,
-                   extra: list[dict[str, object]] = (), **mailbox: object):  # type: ignore[assignment]
+                   extra: list[dict[str, object]] = (),  # type: ignore[assignment]
+                   channel: dict[str, object] | None = None, **mailbox: object):
     box = {"name": "soporte", "address": USER, "display_name": "Soporte Ejemplo",
            "imap_host": "127.0.0.1", "imap_port": dovecot.port, "imap_tls": False,
            "imap_user": USER, "imap_password": PASSWORD, "smtp_host": "127.0.0.1",
@@ -91,13 +92,20 @@ def email_settings(dovecot: Dovecot, smtp: SmtpSink, tmp_path: Path, *,
     box.update(mailbox)
     others = [{**box, **other} for other in extra]
     return make_settings(tmp_path, channels={"email": {
-        "token_secret": "test-secret", "reconnect_max": "2s", "mailboxes": [box, *others]}})
+        "token_secret": "test-secret", "reconnect_max": "2s", "mailboxes": [box, *others],
+        **(channel or {})}})
 
 
 @pytest.fixture
 async def office(db: str, dovecot: Dovecot, smtp: SmtpSink, tmp_path: Path
                  ) -> AsyncIterator[Office]:
-    settings = email_settings(dovecot, smtp, tmp_path)
+    async for opened in open_office(email_settings(dovecot, smtp, tmp_path), dovecot, smtp):
+        yield opened
+
+
+async def open_office(settings: object, dovecot: Dovecot, smtp: SmtpSink
+                      ) -> AsyncIterator[Office]:
+    """The office running on `settings` for the block of a fixture."""
     clock = ManualClock(santiago(2026, 11, 23, 10, 0))  # Monday, open
     email = EmailAdapter.from_settings(settings, clock=clock)
     agents = MemoryAdapter("agents")

@@ -12,18 +12,17 @@ from typing import Any
 import pytest
 
 from adapters.email.adapter import EmailAdapter
-from adapters.memory import MemoryAdapter
-from gateway.app import assemble
 from gateway.core.clock import ManualClock
 from gateway.store.models import Attachment, ChannelState, Message
-from tests.conftest import make_settings, santiago
-from tests.mailservers import PASSWORD, USER, Dovecot, SmtpSink, eventually
+from tests.conftest import santiago
+from tests.mailservers import Dovecot, SmtpSink, eventually
 from tests.test_email_channel import (  # noqa: F401  (fixtures)
     Office,
     db_url,
     dovecot,
     email_settings,
     mail,
+    open_office,
     smtp,
     ticket_of,
 )
@@ -34,21 +33,9 @@ LIMIT = 64 * 1024
 @pytest.fixture
 async def office(db: str, dovecot: Dovecot, smtp: SmtpSink,  # noqa: F811
                  tmp_path: Path) -> AsyncIterator[Office]:
-    box = {"name": "soporte", "address": USER, "imap_host": "127.0.0.1",
-           "imap_port": dovecot.port, "imap_tls": False, "imap_user": USER,
-           "imap_password": PASSWORD, "smtp_host": "127.0.0.1", "smtp_port": smtp.port,
-           "smtp_security": "none", "poll_interval": "1s"}
-    settings = make_settings(tmp_path, channels={"email": {
-        "token_secret": "test-secret", "reconnect_max": "2s", "max_message_bytes": LIMIT,
-        "mailboxes": [box]}})
-    clock = ManualClock(santiago(2026, 11, 23, 10, 0))  # Monday, open
-    email = EmailAdapter.from_settings(settings, clock=clock)
-    agents = MemoryAdapter("agents")
-    app = assemble(settings, adapters={"email": email, "agents": agents}, clock=clock)
-    office = Office(app, email, agents, dovecot, smtp, settings, clock)
-    await app.start()
-    yield office
-    await office.app.stop()
+    settings = email_settings(dovecot, smtp, tmp_path, channel={"max_message_bytes": LIMIT})
+    async for opened in open_office(settings, dovecot, smtp):
+        yield opened
 
 
 async def test_a_mail_too_big_to_download_is_recorded_and_the_next_one_is_answered(
