@@ -26,7 +26,7 @@ from gateway.outbox.dispatcher import Outbox
 from gateway.pipeline.receive import Gateway
 from gateway.services import Services
 from gateway.settings import Settings, SettingsError
-from gateway.web.http import http_app, serve
+from gateway.web.http import http_app, listen_on
 from scheduler.runner import Scheduler
 
 
@@ -105,8 +105,8 @@ class App:
         Without `dispatch` or `tick` the caller steps them (`outbox.dispatch_once`,
         `scheduler.run_due`), as the demo does on its simulated clock."""
         listen = self.settings.http.listen if listen == "" else listen
-        halt_web = asyncio.Event()
-        web = asyncio.create_task(serve(self.http(), listen, halt_web)) if listen else None
+        # Listening first, and awaited: a taken address stops start-up with one line.
+        web = await listen_on(self.http(), listen) if listen else None
         dispatcher: asyncio.Task[None] | None = None
         try:
             await self.start()
@@ -123,10 +123,11 @@ class App:
             if dispatcher is not None:
                 await dispatcher  # bounded by [outbox] stop_timeout
             await self.stop()
-            halt_web.set()
             if web is not None:
+                server, serving = web
+                server.should_exit = True
                 with contextlib.suppress(asyncio.CancelledError):
-                    await web
+                    await serving
 
 
 def settle_memory() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -383,6 +384,21 @@ def test_run_with_a_wrong_mailbox_setting_names_the_key(tmp_path: Path) -> None:
     done = centralita(tmp_path, "run")
     assert done.code == 2 and "channels.email.mailboxes.0.smtp_security" in done.err, done
     assert "Traceback" not in done.err
+
+
+def test_run_on_a_taken_address_stops_at_start_up_naming_the_key(tmp_path: Path) -> None:
+    # Another program already listens where [http] listen points: the gateway must not
+    # run on without its webhooks, admin pages and survey links.
+    settings = write_settings(tmp_path)
+    settings.write_text(settings.read_text() + '\n[channels.email]\n[[channels.email.mailboxes]]'
+                        '\nname = "soporte"\naddress = "soporte@example.com"\n'
+                        'imap_host = "127.0.0.1"\nimap_user = "soporte"\nsmtp_host = "x"\n')
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        done = centralita(tmp_path, "run", env={"CENTRALITA_HTTP__LISTEN": address})
+    assert_user_error(done, "http.listen", address)
 
 
 def test_an_admin_is_created_from_an_environment_variable_and_a_missing_one_is_named(

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp
 
 from gateway.core.adapter import Adapter
 from gateway.core.messages import Inbound
-from gateway.settings import HttpSettings
+from gateway.settings import HttpSettings, SettingsError
 from gateway.web.guards import BodyLimit, SecurityHeaders
 
 STATIC = Path(__file__).resolve().parent / "static"  # the admin pages' script and styles
@@ -117,10 +117,24 @@ async def start_server(app: Any, host: str = "127.0.0.1", port: int = 0
     return server, task, port
 
 
+async def listen_on(app: Any, listen: str) -> tuple[QuietServer, asyncio.Task[None]]:
+    """Start serving `app` on `listen` ("host:port"); returns once it listens. An address
+    that cannot be had (taken, not this machine's, no permission) is a `SettingsError`
+    naming `[http] listen`, so `centralita run` stops at start-up instead of running
+    without webhooks, admin pages or survey links."""
+    host, _, port = listen.rpartition(":")
+    try:
+        server, task, _ = await start_server(app, host or "127.0.0.1", int(port))
+    except OSError as exc:
+        raise SettingsError(
+            f"http.listen: cannot listen on {listen}: {exc.strerror or exc} (is another "
+            f"program using it? set another address)") from None
+    return server, task
+
+
 async def serve(app: Starlette, listen: str, stop: asyncio.Event) -> None:
     """Serve `app` on `listen` ("host:port") until `stop` is set."""
-    host, _, port = listen.rpartition(":")
-    server, task, _ = await start_server(app, host or "127.0.0.1", int(port))
+    server, task = await listen_on(app, listen)
     await stop.wait()
     server.should_exit = True
     await task
