@@ -52,7 +52,8 @@ def _new_ticket_plan(services: Services, ticket: Ticket, now: datetime) -> tuple
                         ("resolution", ticket.resolution_due)):
         if due is None or (target == "first_response" and ticket.first_response_at):
             continue
-        warn = now + (due - now) * s.sla_warn_at if due > now else due
+        warn = (services.sla.share_used_at(ticket.channel, now, due, s.sla_warn_at)
+                if due > now else due)
         # The breach row is added when the warning fires: one row per target instead of
         # two, on the path every new message takes.
         plan.append(Schedule(f"sla_warn:{target}", warn, {"target_due": due.isoformat()}))

@@ -87,6 +87,22 @@ async def test_agents_are_warned_before_and_at_the_first_response_deadline(
     assert await AuditEvent.filter(action__in=["sla.warn", "sla.breach"]).count() == 2
 
 
+async def test_a_sunday_night_ticket_is_warned_at_80_percent_of_the_working_minutes(
+        db: str, tmp_path: Path) -> None:
+    # María writes at 22:30 on Sunday: her 15 business minutes start Monday at 9:00.
+    world = await build_world(tmp_path, santiago(2026, 11, 22, 22, 30))
+    await world.write("telegram", "555", "Hola", name="María")
+    warning = await ScheduledAction.get(kind="sla_warn:first_response")
+    assert warning.due_at == santiago(2026, 11, 23, 9, 12)  # 12 of the 15 minutes, not 7:06
+    world.clock.set(santiago(2026, 11, 23, 9, 11))
+    await tick(world)
+    assert not [m for m in world.agents.sent if m.kind == "sla_warning"]
+    world.clock.set(santiago(2026, 11, 23, 9, 12))
+    await tick(world)
+    warnings = [m for m in world.agents.sent if m.kind == "sla_warning"]
+    assert len(warnings) == 1 and "80 %" in warnings[0].text
+
+
 async def test_after_an_outage_past_the_deadline_the_warning_then_the_breach_arrive(
         world: World) -> None:
     await world.write("telegram", "555", "Hola", name="María")  # due in 15 business min
