@@ -15,6 +15,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -193,9 +194,33 @@ def test_a_channel_centralita_does_not_have_is_refused_and_makes_no_ticket(
     write_settings(tmp_path)
     assert_user_error(centralita(tmp_path, "simulate", "--channel", "fax", "--text", "Hola"),
                       "--channel", "email, slack, telegram", "'fax'")
-    # Nothing was stored: not even the database was created.
-    assert_user_error(centralita(tmp_path, "tickets"), "has no tables yet",
+    # Nothing was stored: not even the database was created (and reading made none).
+    assert_user_error(centralita(tmp_path, "tickets"), "does not exist yet",
                       "run `centralita migrate`")
+    assert not list(tmp_path.rglob("*.sqlite3"))
+
+
+@pytest.mark.parametrize("problem", ["server down", "no such database", "unknown user"])
+def test_each_database_problem_gets_its_own_line_with_the_password_hidden(
+        tmp_path: Path, postgres_url: str, problem: str) -> None:
+    write_settings(tmp_path)
+    server = urlsplit(postgres_url)
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    url, words = {
+        "server down": (f"postgres://carla:s3creto@127.0.0.1:{closed}/test",
+                        ["no database server answers", f"127.0.0.1:{closed}"]),
+        "no such database": (f"postgres://{server.username}:s3creto@"
+                             f"{server.netloc.split('@')[-1]}"
+                             f"/no_such_db", ["no database 'no_such_db'", "createdb"]),
+        "unknown user": (f"postgres://nadie:s3creto@{server.netloc.split('@')[-1]}/test",
+                         ["refused user 'nadie'", "check the user and password"]),
+    }[problem]
+    for command in ("tickets", "migrate"):
+        done = centralita(tmp_path, command, env={"CENTRALITA_DATABASE__URL": url})
+        assert_user_error(done, "database.url", *words)
+        assert "s3creto" not in done.err and "***" in done.err
 
 
 def test_a_database_older_than_this_version_is_named_with_its_missing_migration(

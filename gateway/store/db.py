@@ -24,6 +24,10 @@ from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate as tortoise_migrate
 
+from gateway.store.diagnosis import DatabaseNotReady, diagnose, shown_url
+
+__all__ = ["DatabaseNotReady", "database", "init_db", "migrate", "tortoise_config"]
+
 MODELS = ["gateway.store.models"]
 
 
@@ -110,13 +114,17 @@ async def close_db() -> None:
 
 
 async def migrate(url: str, progress: Any = None) -> None:
-    """Create or upgrade every table with tortoise-orm's migrations."""
+    """Create or upgrade every table with tortoise-orm's migrations; a database that
+    cannot be reached is a `DatabaseNotReady` saying why (see `diagnosis`)."""
     _prepare(url)
-    await tortoise_migrate(config=tortoise_config(url), progress=progress)
+    try:
+        await tortoise_migrate(config=tortoise_config(url), progress=progress)
+    except Exception as exc:
+        if (problem := diagnose(url, exc)) is not None:
+            raise problem from None
+        raise
 
 
-class DatabaseNotReady(RuntimeError):
-    """The database lacks tables this version needs: `centralita migrate` creates them."""
 
 
 async def pending_migrations() -> list[Any]:
@@ -138,12 +146,26 @@ async def database(url: str, *, upgrade: bool = False) -> AsyncIterator[None]:
     if upgrade:
         await migrate(url)
         await Tortoise.close_connections()
-    await init_db(url)
+    elif (path := sqlite_path(url)) is not None and not path.exists():
+        # A command that only reads must not leave an empty database file behind.
+        raise DatabaseNotReady(f"the database file {path} does not exist yet: run "
+                               f"`centralita migrate`")
     try:
-        if not upgrade and (missing := await pending_migrations()):
+        await init_db(url)
+        # Connect now: tortoise's migration plan reads an unreachable server as empty.
+        await Tortoise.get_connection("default").execute_query("SELECT 1")
+        missing = [] if upgrade else await pending_migrations()
+    except Exception as exc:
+        await close_db()
+        if (problem := diagnose(url, exc)) is not None:
+            raise problem from None
+        raise
+    try:
+        if missing:
             what = ("has no tables yet" if any(m.initial for m in missing)
                     else f"lacks migration(s) {', '.join(m.name for m in missing)}")
-            raise DatabaseNotReady(f"the database {url} {what}: run `centralita migrate`")
+            raise DatabaseNotReady(f"the database {shown_url(url)} {what}: run "
+                                   f"`centralita migrate`")
         yield
     finally:
         await close_db()
