@@ -334,9 +334,19 @@ def test_a_ticket_that_does_not_exist_is_refused(desk: dict[str, Run]) -> None:
 def test_a_misspelled_option_is_a_usage_error_not_a_crash(tmp_path: Path) -> None:
     write_settings(tmp_path)
     run = centralita(tmp_path, "tickets", "--stauts", "open")
-    assert run.code == 2, run
-    assert "No such option: --stauts" in run.err
-    assert "Traceback" not in run.err and "run with -v" not in run.err
+    assert_user_error(run, "No such option: --stauts", "centralita tickets --help")
+    assert "run with -v" not in run.err
+    # A ticket number that is not a number: one line too, not typer's usage block.
+    assert_user_error(centralita(tmp_path, "ticket", "abc"), "'number'",
+                      "centralita ticket --help")
+
+
+@pytest.mark.parametrize("command", ["tickets", "report"])
+def test_a_channel_centralita_does_not_have_is_refused_when_listing(
+        tmp_path: Path, command: str) -> None:
+    write_settings(tmp_path)
+    assert_user_error(centralita(tmp_path, command, "--channel", "fax"),
+                      "--channel", "email, slack, telegram", "'fax'")
 
 
 # --- bad settings ----------------------------------------------------------------------

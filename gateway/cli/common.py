@@ -33,3 +33,12 @@ def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
 
 def _local(moment: datetime | None, tz: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return moment.astimezone(tz).strftime(fmt) if moment else "—"
+
+
+def check_channel(channel: str) -> None:
+    """Refuse a `--channel` no installed adapter answers to, naming the ones there are."""
+    from gateway.core.adapter import adapter_class, channel_factories
+
+    if not hasattr(adapter_class(channel), "from_settings"):  # every adapter loads only here
+        raise Failure(f"--channel: expected one of {', '.join(sorted(channel_factories()))}, "
+                      f"got {channel!r}")

@@ -59,8 +59,11 @@ def main() -> None:
     except Exception as exc:  # e.g. the database is unreachable
         # typer 0.29 ships its own copy of click (click itself may not be installed):
         # its usage errors are typer.TyperException.
-        if isinstance(exc, typer.TyperException):
-            exc.show()
+        if isinstance(exc, typer.TyperException):  # one line, like every user error
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            err.print(Text.assemble(("error:", "red"), f" {exc.format_message()}{hint}"),
+                      highlight=False)
             sys.exit(exc.exit_code)
         err.print(Text.assemble(("error:", "red"), f" {type(exc).__name__}: {exc}"),
                   highlight=False)

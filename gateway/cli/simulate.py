@@ -12,7 +12,7 @@ import typer
 from rich.panel import Panel
 from rich.text import Text
 
-from gateway.cli.common import Failure, _run, _settings, out
+from gateway.cli.common import Failure, _run, _settings, check_channel, out
 from gateway.core.clock import ManualClock, SystemClock
 from gateway.core.messages import Inbound, Party, ThreadHint
 from gateway.pipeline.receive import InboundRejected
@@ -52,7 +52,7 @@ def simulate(
         text = _read_text(text_file)
     if eml is not None:
         channel = "email"
-    _check_channel(channel)
+    check_channel(channel)
     hours = s.hours.build()
     moment = _parse_at(at, hours.tz)
     clock = ManualClock(moment) if moment else SystemClock()
@@ -92,14 +92,6 @@ def _read_text(text_file: Path) -> str:
                 else text_file.read_text(encoding="utf-8", errors="surrogateescape"))
     except OSError as exc:
         raise Failure(f"--text-file: cannot read {text_file}: {exc.strerror}") from None
-
-
-def _check_channel(channel: str) -> None:
-    from gateway.core.adapter import adapter_class, channel_factories
-
-    if not hasattr(adapter_class(channel), "from_settings"):  # every adapter loads only here
-        raise Failure(f"--channel: expected one of {', '.join(sorted(channel_factories()))}, "
-                      f"got {channel!r}")
 
 
 def _parse_at(value: str | None, tz: ZoneInfo) -> datetime | None:

@@ -12,7 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from gateway.cli.common import Failure, _local, _run, _settings, out
+from gateway.cli.common import Failure, _local, _run, _settings, check_channel, out
 from gateway.store.db import database
 
 
@@ -59,6 +59,8 @@ def tickets(
 
     if status is not None and status not in TICKET_STATUSES:
         raise Failure(f"--status: expected one of {', '.join(TICKET_STATUSES)}, got {status!r}")
+    if channel is not None:
+        check_channel(channel)
     tz = ZoneInfo(s.hours.timezone)
 
     async def go() -> None:
@@ -165,6 +167,8 @@ def report(
     from gateway.services import Services
 
     span = _parse_since(since)
+    if channel is not None:
+        check_channel(channel)
     services = Services.from_settings(s)
     tz = services.hours.tz
     until = services.clock.now()
