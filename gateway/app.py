@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,6 +129,37 @@ class App:
                 server.should_exit = True
                 with contextlib.suppress(asyncio.CancelledError):
                     await serving
+
+
+@asynccontextmanager
+async def running(app: App, *, listen: str | None = None, tick: bool = False,
+                  started: Callable[[], None] | None = None) -> AsyncIterator[App]:
+    """`app.run` in the background for the block (HTTP on `listen`, the scheduler's ticker
+    with `tick`), stopped in order after it — for tests and benchmarks.
+
+    Example:
+        >>> async with running(app, listen="127.0.0.1:8081"):     # doctest: +SKIP
+        ...     await app.gateway.receive(inbound)
+    """
+    stop, ready = asyncio.Event(), asyncio.Event()
+
+    def up() -> None:
+        if started is not None:
+            started()
+        ready.set()
+
+    lifecycle = asyncio.create_task(app.run(stop, listen=listen, tick=tick, started=up))
+    try:
+        ready_or_failed = asyncio.ensure_future(ready.wait())
+        await asyncio.wait({ready_or_failed, lifecycle}, timeout=60,
+                           return_when=asyncio.FIRST_COMPLETED)
+        if lifecycle.done():
+            ready_or_failed.cancel()
+            lifecycle.result()  # start-up failed: raise why
+        yield app
+    finally:
+        stop.set()
+        await lifecycle
 
 
 def settle_memory() -> None:

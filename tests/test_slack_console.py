@@ -5,7 +5,6 @@ memory channel standing in for Telegram.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 
 from adapters.memory import MemoryAdapter
 from adapters.slack.adapter import SlackAdapter
-from gateway.app import App, assemble
+from gateway.app import App, assemble, running
 from gateway.sandbox.slack import SlackSandbox
 from gateway.store.models import AuditEvent, Message, OutboxItem, ScheduledAction, Ticket
 from tests.conftest import make_settings
@@ -88,13 +87,8 @@ async def console(db: str, tmp_path: Path) -> AsyncIterator[Console]:
     slack = SlackAdapter.from_settings(settings)
     telegram = MemoryAdapter("telegram")
     app = assemble(settings, adapters={"slack": slack, "telegram": telegram})
-    stop, running = asyncio.Event(), asyncio.Event()
-    lifecycle = asyncio.create_task(app.run(stop, listen=f"127.0.0.1:{port}", tick=False,
-                                            started=running.set))
-    await asyncio.wait_for(running.wait(), 10)
-    yield Console(app, slack, telegram, sandbox)
-    stop.set()
-    await lifecycle
+    async with running(app, listen=f"127.0.0.1:{port}"):
+        yield Console(app, slack, telegram, sandbox)
     await sandbox.stop()
 
 

@@ -13,7 +13,6 @@ tests at the end ask the engine directly, as the studio, the JSON API and Slack 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
@@ -21,16 +20,13 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from gateway.store.models import AdminUser, AuditEvent
+from gateway.store.models import AuditEvent
 from gateway.store.models import Template as StoredTemplate
 from gateway.texts.engine import RenderLimits, TemplateEngine, TemplateError, TemplateSource
-from gateway.web.auth import hash_password
-from gateway.web.http import http_app
 from tests.conftest import World
+from tests.test_admin import CSRF, PASSWORD, browser, sign_in  # noqa: F401 (fixture)
 
 T = TypeVar("T")
-PASSWORD = "una-clave-larga-1"
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 # Hostile texts, each with the words its refusal must show (Spanish: the Spanish ack).
 TEN_BILLION_TURNS = ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}"
@@ -52,18 +48,10 @@ TOO_MUCH = "este texto hace demasiado trabajo"
 
 
 @pytest.fixture
-async def carla(world: World) -> AsyncIterator[httpx.AsyncClient]:
+async def carla(browser: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:  # noqa: F811
     """Carla, signed in to the studio of this world's gateway."""
-    await AdminUser.create(username="carla", password_hash=hash_password(PASSWORD),
-                           created_at=world.clock.now())
-    app = http_app(world.app.adapters, world.app.services)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://admin.test") as client:
-        form = await client.get("/admin/login")
-        signed = await client.post("/admin/login", data={
-            "username": "carla", "password": PASSWORD, "csrf": CSRF.search(form.text).group(1)})
-        assert signed.status_code == 303
-        yield client
+    assert (await sign_in(browser)).status_code == 303
+    yield browser
 
 
 async def editor_token(client: httpx.AsyncClient) -> str:

@@ -23,7 +23,7 @@ import pytest
 
 from adapters.slack.adapter import SlackAdapter
 from adapters.telegram.adapter import TelegramAdapter
-from gateway.app import App, assemble
+from gateway.app import App, assemble, running
 from gateway.sandbox.slack import SlackSandbox
 from gateway.sandbox.telegram import TelegramSandbox
 from gateway.store.models import AdminUser, Message, Ticket
@@ -395,13 +395,8 @@ async def platforms(db: str, tmp_path: Path) -> AsyncIterator[Platforms]:
                                "webhook_secret": "s3cret-hook"}})
     app = assemble(settings, adapters={"slack": SlackAdapter.from_settings(settings),
                                        "telegram": TelegramAdapter.from_settings(settings)})
-    stop, running = asyncio.Event(), asyncio.Event()
-    lifecycle = asyncio.create_task(app.run(stop, listen=f"127.0.0.1:{port}", tick=False,
-                                            started=running.set))
-    await asyncio.wait_for(running.wait(), 10)
-    yield Platforms(app, telegram, slack, url)
-    stop.set()
-    await lifecycle
+    async with running(app, listen=f"127.0.0.1:{port}"):
+        yield Platforms(app, telegram, slack, url)
     await slack.stop()
     await telegram.stop()
 
